@@ -1,0 +1,3 @@
+"""mmreward: multimodal reward models."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Data: records and JSONL (schema), media decoding (media), collation and dataset sources."""
