@@ -1,0 +1,358 @@
+"""The one record format for preference pairs and pointwise scores, with validated JSONL and datasets I/O.
+
+Every preference source, benchmark and training stage reads and writes these records. One JSONL line is one
+record::
+
+    {"id": "p1", "prompt": "a red circle", "system": null,
+     "media": [{"type": "video", "path": "videos/x.mp4", "start": 0.0, "end": 4.0}],
+     "a": {"text": "response A", "media": []}, "b": {"text": "response B", "media": []},
+     "label": "A", "dimensions": {"VQ": "A", "MQ": "tie"}, "margin": null, "meta": {}}
+
+Top-level ``media`` is context shared by both candidates (response pairs: which answer about this video is
+better?); media inside ``a``/``b`` are the candidates themselves (generation pairs: which video is better?).
+A line with ``scores`` or ``response`` instead of ``a``/``b`` is a PointwiseRecord. TRL rows
+(``prompt``/``chosen``/``rejected``/``images``) are accepted and normalised to pairs with label "A".
+
+Relative media paths are relative to the JSONL file's folder. Records read from a file remember that folder
+(``MediaItem.base_dir``), and ``write_jsonl`` rewrites relative paths so they still reach the same files.
+
+    records = read_jsonl("data/pairs.jsonl", on_error="skip")   # bad lines -> data/pairs.errors.jsonl
+
+The record types and their validators live in ``mmreward.data.records``; they are re-exported here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mmreward.data.records import (
+    _KIND_NAMES,
+    _MEDIA_KEYS,
+    LABELS,
+    MEDIA_TYPES,
+    Candidate,
+    MediaItem,
+    PointwiseRecord,
+    PreferencePair,
+    Record,
+    RecordError,
+    _fail,
+    _parse_pair,
+    _parse_pointwise,
+    _required,
+    _show,
+)
+
+__all__ = [
+    "LABELS", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
+    "RecordError", "from_hf_dataset", "iter_jsonl", "parse_record", "read_jsonl", "to_hf_dataset",
+    "write_jsonl",
+]
+
+log = logging.getLogger(__name__)
+
+# Keys of a TRL row that map onto our fields; any other column is kept in meta rather than dropped.
+_TRL_KEYS = ("id", "prompt", "system", "chosen", "rejected", "images", "image", "margin", "meta")
+
+
+# ---- TRL rows -> canonical pair dicts ----
+
+def _content_text(content: Any, field: str) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        _fail(field, f"must be a string or a list of parts, got {_show(content)}")
+    texts = []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        # A bare {"type": "image"} is a placeholder for the row's "images"; one that carries its own image
+        # (or any other part) would be lost, so it is an error rather than skipped.
+        elif kind != "image" or any(v is not None for k, v in part.items() if k != "type"):
+            _fail(f"{field}[{i}]", f'must be a text part or an {{"type": "image"}} placeholder, got {_show(part)}')
+    return "\n".join(texts)
+
+
+def _split_messages(messages: list[Any], field: str) -> dict[str, str]:
+    """Map role -> its messages' text joined by newlines."""
+    texts: dict[str, list[str]] = {}
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
+            _fail(f"{field}[{i}]", f"must be a chat message with a role, got {_show(msg)}")
+        texts.setdefault(msg["role"], []).append(_content_text(msg.get("content"), f"{field}[{i}].content"))
+    return {role: "\n".join(parts) for role, parts in texts.items()}
+
+
+def _trl_images(obj: dict[str, Any]) -> list[Any]:
+    images = obj.get("images")
+    if images is None:
+        images = [] if obj.get("image") is None else [obj["image"]]
+    if not isinstance(images, list):
+        _fail("images", f"must be a list, got {_show(images)}")
+    media = []
+    for i, img in enumerate(images):
+        if isinstance(img, str):
+            media.append({"type": "image", "path": img})
+        elif isinstance(img, dict):
+            media.append({"type": "image", **{k: v for k, v in img.items() if v is not None}})
+        else:
+            _fail(f"images[{i}]", f"must be a path or a media object, got {_show(img)}")
+    return media
+
+
+def _from_trl(obj: dict[str, Any], default_id: str | None) -> dict[str, Any]:
+    prompt, system = obj.get("prompt"), obj.get("system")
+    if isinstance(prompt, list):
+        roles = _split_messages(prompt, "prompt")
+        if set(roles) - {"system", "user"}:
+            _fail("prompt", f"may only hold system and user messages, got roles {', '.join(roles)}")
+        prompt, system = roles.get("user", ""), roles.get("system", system)
+    candidates = {}
+    for key, slot in (("chosen", "a"), ("rejected", "b")):
+        value = _required(obj, key)
+        if isinstance(value, list):
+            roles = _split_messages(value, key)
+            if prompt is None and "user" in roles:  # TRL "implicit prompt": the conversation carries it
+                prompt, system = roles["user"], roles.get("system", system)
+            if "assistant" not in roles:
+                _fail(key, "has no assistant message")
+            value = roles["assistant"]
+        elif not isinstance(value, str):
+            _fail(key, f"must be a string or a list of chat messages, got {_show(value)}")
+        candidates[slot] = {"text": value, "media": []}
+    extras = {k: v for k, v in obj.items() if k not in _TRL_KEYS}
+    meta = obj.get("meta")
+    if extras and (meta is None or isinstance(meta, dict)):
+        meta = {**(meta or {}), **extras}
+    return {
+        "id": obj["id"] if obj.get("id") is not None else default_id, "prompt": prompt, "system": system,
+        "media": _trl_images(obj), "a": candidates["a"], "b": candidates["b"], "label": "A",
+        "margin": obj.get("margin"), "meta": meta,
+    }
+
+
+def parse_record(obj: Any, *, base_dir: str | Path | None = None, where: str = "",
+                 default_id: str | None = None) -> Record:
+    """Validate one record dict and build a PreferencePair or PointwiseRecord.
+
+    Args:
+        obj: a canonical pair (``a``/``b``), a TRL pair (``chosen``/``rejected``) or a pointwise record
+            (``scores`` and/or ``response``).
+        base_dir: folder that relative media paths are relative to (the JSONL file's folder).
+        where: location prefixed to error messages, e.g. ``"pairs.jsonl:17"``.
+        default_id: id for TRL rows that have none (read_jsonl passes ``"<file stem>-<line>"``).
+
+    Returns:
+        The record. Raises RecordError naming the field when ``obj`` breaks the schema.
+    """
+    try:
+        if not isinstance(obj, dict):
+            raise RecordError(f"expected a JSON object, got {_show(obj)}")
+        base = None if base_dir is None else Path(base_dir)
+        if "a" in obj or "b" in obj:
+            return _parse_pair(obj, base)
+        if "chosen" in obj or "rejected" in obj:
+            return _parse_pair(_from_trl(obj, default_id), base)
+        if "scores" in obj or "response" in obj:
+            return _parse_pointwise(obj, base)
+        raise RecordError('unknown record shape: expected "a" and "b" or "chosen" and "rejected" (pair), '
+                          f'or "scores" or "response" (pointwise); got keys {", ".join(obj) or "none"}')
+    except RecordError as err:
+        if not where:
+            raise
+        raise err.at(where, err.path, err.line) from None
+
+
+# ---- JSONL ----
+
+def iter_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None) -> Iterator[Record]:
+    """Stream validated records from a JSONL file; blank lines are skipped.
+
+    Args:
+        path: the JSONL file; relative media paths in it are relative to its folder.
+        on_error: "raise" stops at the first bad line with a RecordError; "skip" writes each bad line to
+            ``<stem>.errors.jsonl`` next to the file (``{"line", "error", "raw"}``), logs a warning with
+            the count and goes on. A stale errors file is removed when the file reads clean.
+        kind: "pair" or "pointwise" to accept only that record kind; None accepts both.
+
+    Returns:
+        An iterator of PreferencePair / PointwiseRecord.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f'on_error must be "raise" or "skip", got {on_error!r}')
+    if kind not in (None, "pair", "pointwise"):
+        raise ValueError(f'kind must be "pair", "pointwise" or None, got {kind!r}')
+    return _iter_jsonl(Path(path), on_error, kind)
+
+
+def _iter_jsonl(path: Path, on_error: str, kind: str | None) -> Iterator[Record]:
+    errors_path = path.with_name(f"{path.stem}.errors.jsonl")
+    if on_error == "skip":
+        errors_path.unlink(missing_ok=True)  # a stale file would blame lines that are now fine
+    base_dir = path.parent.absolute()  # absolute so records stay valid after a chdir
+    n_bad, sink = 0, None
+    try:
+        # newline="\n": a stray "\r" inside a line must not split it, or line numbers drift from `wc -l`.
+        with path.open(encoding="utf-8-sig", newline="\n") as f:
+            for lineno, raw in enumerate(f, 1):
+                text = raw.rstrip("\r\n")
+                if not text.strip():
+                    continue
+                try:
+                    record = _parse_line(text, path, lineno, base_dir, kind)
+                except RecordError as err:
+                    if on_error == "raise":
+                        raise
+                    n_bad += 1
+                    sink = sink or errors_path.open("w", encoding="utf-8")
+                    sink.write(json.dumps({"line": lineno, "error": str(err), "raw": text}, ensure_ascii=False))
+                    sink.write("\n")
+                    continue
+                yield record
+    finally:
+        if sink is not None:
+            sink.close()
+            log.warning("%s: skipped %d bad line(s); see %s", path.name, n_bad, errors_path)
+
+
+def _parse_line(text: str, path: Path, lineno: int, base_dir: Path, kind: str | None) -> Record:
+    where = f"{path.name}:{lineno}"
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError(f"invalid JSON ({err.msg}: column {err.colno})", path=path, line=lineno,
+                          where=where) from None
+    try:
+        record = parse_record(obj, base_dir=base_dir, default_id=f"{path.stem}-{lineno}")
+        if kind is not None and _KIND_NAMES[type(record)] != kind:
+            raise RecordError(f"expected a {kind} record, got a {_KIND_NAMES[type(record)]} record")
+    except RecordError as err:
+        raise err.at(where, path, lineno) from None
+    return record
+
+
+def read_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None) -> list[Record]:
+    """Read and validate a whole JSONL file; see ``iter_jsonl`` for the arguments.
+
+    Returns:
+        The list of records (bad lines excluded when ``on_error="skip"``).
+    """
+    return list(iter_jsonl(path, on_error=on_error, kind=kind))
+
+
+def write_jsonl(path: str | Path, records: Iterable[Record]) -> int:
+    """Validate and write records, one JSON object per line (UTF-8), creating parent folders.
+
+    Relative media paths of records read from a file are rewritten relative to the new file's folder, so they
+    reach the same files. The file is written to ``<name>.tmp`` and renamed, so a failure leaves no half file.
+
+    Args:
+        path: output JSONL file.
+        records: PreferencePair / PointwiseRecord objects.
+
+    Returns:
+        The number of records written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out_dir = path.parent.absolute()
+    tmp = path.with_name(path.name + ".tmp")
+    n = 0
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            for n, record in enumerate(records, 1):
+                d = record.to_dict(relative_to=out_dir)
+                # Records built in code skipped validation; checking here means nothing unreadable is written.
+                parse_record(d, base_dir=out_dir, where=f"record {n} (id {_show(record.id)})")
+                f.write(json.dumps(d, ensure_ascii=False, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return n
+
+
+# ---- Hugging Face datasets ----
+# Arrow wants one type per column, so the free dicts (meta, dimensions, scores) travel as JSON strings and
+# media as structs whose unset keys are null.
+
+def _features(kind: str) -> Any:
+    from datasets import Features, Value
+
+    string, number = Value("string"), Value("float64")
+    media = [{"type": string, "path": string, "url": string, "bytes": string, "frames": [string],
+              "start": number, "end": number, "fps": number, "meta": string}]
+    common = {"id": string, "prompt": string, "system": string, "media": media}
+    if kind == "pair":
+        candidate = {"text": string, "media": media}
+        return Features({**common, "a": candidate, "b": candidate, "label": string, "dimensions": string,
+                         "margin": number, "meta": string})
+    return Features({**common, "response": string, "scores": string, "meta": string})
+
+
+def _media_row(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.dumps(d.get("meta", {})) if k == "meta" else d.get(k) for k in _MEDIA_KEYS}
+
+
+def _to_row(record: Record) -> dict[str, Any]:
+    d = record.to_dict()
+    d["media"] = [_media_row(m) for m in d["media"]]
+    for key in ("a", "b"):
+        if key in d:
+            d[key]["media"] = [_media_row(m) for m in d[key]["media"]]
+    for key in ("dimensions", "scores", "meta"):
+        if key in d:
+            d[key] = json.dumps(d[key], ensure_ascii=False)
+    return d
+
+
+def _from_row(row: dict[str, Any]) -> dict[str, Any]:
+    def media(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        return [{k: json.loads(v) if k == "meta" else v for k, v in m.items() if v is not None}
+                for m in items or []]
+
+    d = dict(row, media=media(row["media"]))
+    for key in ("a", "b"):
+        if key in d:
+            d[key] = dict(d[key], media=media(d[key]["media"]))
+    for key in ("dimensions", "scores", "meta"):
+        if key in d:
+            d[key] = json.loads(d[key])
+    return d
+
+
+def to_hf_dataset(records: Iterable[Record]) -> Any:
+    """Build a ``datasets.Dataset`` from records of one kind (an empty input gives an empty pair dataset).
+
+    Args:
+        records: PreferencePair or PointwiseRecord objects, not mixed.
+
+    Returns:
+        A Dataset with one row per record; ``meta``, ``dimensions`` and ``scores`` are JSON strings.
+    """
+    from datasets import Dataset
+
+    records = list(records)
+    kinds = {_KIND_NAMES[type(r)] for r in records} or {"pair"}
+    if len(kinds) > 1:
+        raise ValueError("to_hf_dataset needs records of one kind, got both pairs and pointwise records")
+    return Dataset.from_list([_to_row(r) for r in records], features=_features(kinds.pop()))
+
+
+def from_hf_dataset(ds: Any, base_dir: str | Path | None = None) -> list[Record]:
+    """Turn a dataset made by ``to_hf_dataset`` back into validated records.
+
+    Args:
+        ds: the ``datasets.Dataset``.
+        base_dir: folder that relative media paths are relative to (a dataset does not remember it).
+
+    Returns:
+        The records, in row order. Raises RecordError naming the row when one breaks the schema.
+    """
+    return [parse_record(_from_row(row), base_dir=base_dir, where=f"row {i}") for i, row in enumerate(ds)]
