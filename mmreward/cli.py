@@ -3,6 +3,8 @@
     mmreward demo [--out DIR] [--family qwen2_5_vl]
     mmreward tiny --family qwen3_vl --out DIR
     mmreward data validate pairs.jsonl [--on-error skip]
+    mmreward score --model DIR --input records.jsonl --output scores.jsonl [--on-error skip] [--batch-size N]
+    mmreward score --model DIR --prompt "a red circle" a.mp4 b.mp4
 """
 
 from __future__ import annotations
@@ -54,6 +56,49 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from mmreward.data.schema import RecordError, read_jsonl
+    from mmreward.scoring import ScoringError, load_scorer
+    from mmreward.scoring_io import errors_path, records_from_files, write_errors, write_results
+
+    if bool(args.input) == bool(args.files):
+        logger.error("give either --input records.jsonl or media files/folders (with --prompt)")
+        return 2
+    try:
+        if args.input:
+            records = read_jsonl(args.input, on_error=args.on_error)
+        else:
+            if args.prompt is None:
+                logger.error("--prompt is required when scoring media files")
+                return 2
+            records = records_from_files(args.files, args.prompt)
+    except (RecordError, ValueError, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 1
+    try:
+        scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype)
+    except (ValueError, FileNotFoundError) as err:
+        logger.error("%s", err)
+        return 1
+    try:
+        results = scorer.score(records, batch_size=args.batch_size, on_error=args.on_error,
+                               num_workers=args.num_workers, progress=not args.no_progress)
+    except ScoringError as err:
+        logger.error("%s", err)
+        return 1
+    ok = [r for r in results if r.error is None]
+    failed = [r for r in results if r.error is not None]
+    write_results(ok, args.output, stream=sys.stdout)
+    if failed:
+        path = errors_path(args.output, args.input or "scores")
+        write_errors(failed, path)
+        logger.warning("%d of %d records failed; see %s", len(failed), len(results), path)
+        return 3
+    if args.output:
+        logger.info("wrote %d scores to %s", len(ok), args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mmreward.models.tiny import FAMILIES
@@ -72,6 +117,25 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--out", required=True)
     tiny.add_argument("--seed", type=int, default=0)
     tiny.set_defaults(func=_cmd_tiny)
+
+    score = sub.add_parser("score", help="score records, or images/videos against a prompt")
+    score.add_argument("files", nargs="*", help="media files or folders (with --prompt); two files = one pair")
+    score.add_argument("--model", required=True,
+                       help="scorer checkpoint dir, plain VLM dir/hub id, or open_clip MODEL[:PRETRAINED]")
+    score.add_argument("--input", help="records JSONL (pairs and/or pointwise)")
+    score.add_argument("--output", help="scores .jsonl or .csv (default: JSONL on stdout)")
+    score.add_argument("--prompt", help="generation prompt for media files")
+    score.add_argument("--scorer", choices=("head", "yes_token", "clip"),
+                       help="override the scorer kind recorded in the checkpoint")
+    score.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"),
+                       help="plain VLM: pointwise|pairwise yes/no questions; open_clip: clipscore|vlmrm")
+    score.add_argument("--batch-size", type=int, default=8)
+    score.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
+    score.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")
+    score.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                       help="skip: write failed records to <output>.errors.jsonl, score the rest, exit 3")
+    score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    score.set_defaults(func=_cmd_score)
 
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_command", required=True)
     validate = data.add_parser("validate", help="validate a record JSONL file")

@@ -41,3 +41,21 @@ def tiny_checkpoint(tmp_path_factory):
         return built[family]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def scoring_media(tmp_path_factory):
+    """A folder with three short videos, three images and a corrupt 'video', plus helpers to write records."""
+    import numpy as np
+    from PIL import Image
+
+    from mmreward.data.synthetic import write_index_video
+
+    root = tmp_path_factory.mktemp("scoring_media")
+    for i, frames in enumerate((20, 30, 24)):
+        write_index_video(root / f"v{i}.mp4", frames, fps=10, height=48, width=64)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40 + 8 * i, 60, 3), dtype=np.uint8)).save(root / f"i{i}.png")
+    (root / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.bytes(2000))
+    return root

@@ -1,0 +1,191 @@
+"""Load a Qwen-VL backbone and its processor: dtype, attention kernel, LoRA, frozen vision tower, checkpointing.
+
+Per-family differences live in `FAMILIES` (one small table) so that the rest of the code never branches on
+model names. Works for a hub id or a local directory (including the tiny checkpoints of `models/tiny.py`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between the supported VLM families."""
+
+    model_type: str
+    # ViT patch size; the pixel grid is patch_size * merge_size (2): 28 for Qwen2/2.5-VL, 32 for Qwen3-VL.
+    patch_size: int
+    # Qwen3-VL writes frame timestamps into the prompt, so the processor needs per-video metadata
+    # (fps and sampled indices) when we hand it frames we sampled ourselves.
+    video_metadata: bool
+    # Qwen2.5-VL aligns M-RoPE time with seconds and takes the sampling fps (second_per_grid_ts).
+    video_fps_kwarg: bool
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * 2
+
+
+FAMILIES: dict[str, Family] = {
+    "qwen2_vl": Family("qwen2_vl", 14, video_metadata=False, video_fps_kwarg=False),
+    "qwen2_5_vl": Family("qwen2_5_vl", 14, video_metadata=False, video_fps_kwarg=True),
+    "qwen3_vl": Family("qwen3_vl", 16, video_metadata=True, video_fps_kwarg=False),
+}
+
+# LoRA on the language model's linear layers only (the vision tower is trained fully or frozen, by config).
+DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+
+
+@dataclass
+class LoraSpec:
+    """LoRA settings (peft)."""
+
+    # Rank of the update matrices.
+    r: int = 16
+    # Scaling numerator: the update is scaled by alpha / r.
+    alpha: int = 32
+    # Dropout on the LoRA input.
+    dropout: float = 0.05
+    # peft target_modules: a regex over module names, or a list of module-name suffixes.
+    target_modules: str | list[str] = DEFAULT_LORA_TARGETS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def family_of(config) -> Family:
+    """The `Family` entry for a transformers config.
+
+    Args:
+        config: a `PretrainedConfig` (or anything with `model_type`).
+
+    Returns:
+        The family; an unsupported model type is a `ValueError` listing the supported ones.
+    """
+    model_type = getattr(config, "model_type", None)
+    if model_type not in FAMILIES:
+        raise ValueError(f"model type {model_type!r} is not supported; supported: {', '.join(FAMILIES)}")
+    return FAMILIES[model_type]
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """Map "auto" to bfloat16 on a CUDA GPU that supports it, float32 otherwise; pass explicit dtypes through."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == "auto":
+        if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    names = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if dtype not in names:
+        raise ValueError(f"dtype {dtype!r} not understood; use auto, {', '.join(names)}")
+    return names[dtype]
+
+
+def resolve_attn_implementation(requested: str = "auto") -> str:
+    """flash_attention_2 when it is installed and a GPU is present, else sdpa; explicit choices pass through."""
+    if requested != "auto":
+        return requested
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def vision_tower(model) -> torch.nn.Module:
+    """The vision encoder + merger of a (possibly peft-wrapped) Qwen-VL model."""
+    return inner_model(model).visual
+
+
+def inner_model(model) -> torch.nn.Module:
+    """The HF `Qwen*VLModel` (vision + language model, no LM head) inside a generation model or a peft wrapper."""
+    from peft import PeftModel
+
+    if isinstance(model, PeftModel):
+        model = model.get_base_model()
+    return model.model
+
+
+def apply_lora(model, lora: LoraSpec, *, freeze_vision: bool, trainable_token_ids: list[int] | None = None):
+    """Wrap `model` with peft LoRA; the vision tower stays fully trainable unless `freeze_vision`.
+
+    Args:
+        model: the HF generation model.
+        lora: LoRA settings.
+        freeze_vision: keep the vision tower fixed (otherwise it trains fully, as in VideoAlign).
+        trainable_token_ids: embedding rows to train (new special reward tokens); all other rows stay fixed.
+
+    Returns:
+        The `PeftModel`.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    extra = {"trainable_token_indices": {"embed_tokens": list(trainable_token_ids)}} if trainable_token_ids else {}
+    config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                        target_modules=lora.target_modules, bias="none", **extra)
+    model = get_peft_model(model, config)
+    # peft froze everything but the adapters; VideoAlign-style training keeps the vision tower trainable.
+    if not freeze_vision:
+        for param in vision_tower(model).parameters():
+            param.requires_grad_(True)
+    return model
+
+
+def load_vlm(
+    name_or_path: str | Path,
+    *,
+    dtype: str | torch.dtype = "auto",
+    attn_implementation: str = "auto",
+    lora: LoraSpec | dict | None = None,
+    freeze_vision: bool = False,
+    gradient_checkpointing: bool = False,
+    device: str | torch.device | None = None,
+    processor_from: str | Path | None = None,
+):
+    """Load a Qwen2-VL / Qwen2.5-VL / Qwen3-VL generation model and its processor.
+
+    Args:
+        name_or_path: hub id (e.g. "Qwen/Qwen2.5-VL-7B-Instruct") or local checkpoint directory.
+        dtype: "auto" (bf16 on a capable GPU, else fp32), "bf16", "fp16", "fp32" or a torch dtype.
+        attn_implementation: "auto" (flash_attention_2 if installed on CUDA, else sdpa), or any HF value.
+        lora: a `LoraSpec` (or its dict) to wrap the model with peft LoRA; None trains/uses all weights.
+        freeze_vision: keep the vision tower's weights fixed.
+        gradient_checkpointing: trade compute for activation memory during training.
+        device: where to put the model (default: CUDA if available, else CPU).
+        processor_from: load the processor from here instead (checkpoints keep it beside the weights).
+
+    Returns:
+        (model, processor): the HF (or peft-wrapped) model and its `AutoProcessor`.
+    """
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    source = str(name_or_path)
+    config = AutoConfig.from_pretrained(source)
+    family_of(config)  # fail early, with the list of supported families
+    model = AutoModelForImageTextToText.from_pretrained(
+        source, dtype=resolve_dtype(dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
+    )
+    processor = AutoProcessor.from_pretrained(str(processor_from or source))
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if freeze_vision:
+        for param in vision_tower(model).parameters():
+            param.requires_grad_(False)
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # Needed with frozen embeddings (LoRA) so checkpointed segments still receive gradients.
+        model.enable_input_require_grads()
+    if lora is not None:
+        spec = lora if isinstance(lora, LoraSpec) else LoraSpec(**lora)
+        model = apply_lora(model, spec, freeze_vision=freeze_vision)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    logger.info("loaded %s (%s): %d / %d parameters trainable", source, config.model_type, trainable, total)
+    return model, processor

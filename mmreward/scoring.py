@@ -1,0 +1,267 @@
+"""One Scorer protocol for every reward model, and the batch scoring engine behind `mmreward score`.
+
+A scorer turns each record into *units* (sequences or media to score) with `plan`, encodes units on CPU with
+`encoder()` (picklable, so it runs in DataLoader worker processes), and scores batches with `forward_batch`.
+The engine scores each unique unit once — a video that appears in three pairs is decoded and encoded once —
+groups encoded units by length into batches, shows a progress bar, and reports bad records by id and file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from mmreward.data.collate import Unit
+from mmreward.data.schema import PointwiseRecord, PreferencePair
+
+logger = logging.getLogger(__name__)
+
+
+class ScoringError(RuntimeError):
+    """A record could not be scored (its media failed, or it does not fit the model)."""
+
+
+@dataclass
+class Plan:
+    """How a record is scored: its units and how their scores combine.
+
+    combine: "pair" (units [a, b], one reward each), "pairwise" (one unit whose score is P(A better than B))
+    or "pointwise" (one unit).
+    """
+
+    units: list[Unit]
+    combine: str
+
+
+@dataclass
+class ScoreResult:
+    """The score of one record; `error` is set (and scores are None) when it failed."""
+
+    id: str
+    kind: str
+    score_a: float | None = None
+    score_b: float | None = None
+    preferred: str | None = None
+    score: float | None = None
+    scores: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        if self.kind == "pair":
+            out = {"id": self.id, "score_a": self.score_a, "score_b": self.score_b, "preferred": self.preferred,
+                   "scores": self.scores}
+        else:
+            out = {"id": self.id, "score": self.score, "scores": self.scores}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What every reward model answers: head model, yes-token scorer, CLIP scorer, agentic judge."""
+
+    kind: str
+    dimensions: list[str]
+
+    def score(self, records: Sequence, **kwargs) -> list[ScoreResult]:
+        """Score records; see `score_records` for the keyword arguments."""
+
+
+class _UnitDataset(torch.utils.data.Dataset):
+    """Encodes units in worker processes; failures come back as messages instead of killing the loader."""
+
+    def __init__(self, units: list[Unit], encoder: Callable[[Unit], Any]):
+        self.units = units
+        self.encoder = encoder
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def __getitem__(self, index: int):
+        unit = self.units[index]
+        try:
+            return index, self.encoder(unit), None
+        except (OSError, ValueError, RuntimeError) as err:  # MediaError, TokenBudgetError, bad files
+            return index, None, f"{unit.record_id}: {err}"
+
+
+def _length(encoded: Any) -> int:
+    if isinstance(encoded, dict) and "input_ids" in encoded:
+        return int(encoded["input_ids"].shape[1])
+    return 0
+
+
+def _batches(loader: Iterable, batch_size: int, errors: dict[int, str], on_error: str):
+    """Group encoded units of similar length into batches (a pool of 4 batches is sorted by length)."""
+    pool: list[tuple[int, Any]] = []
+    for items in loader:
+        for index, encoded, error in items:
+            if error is not None:
+                if on_error == "raise":
+                    raise ScoringError(f"{error}; use --on-error skip to score the other records")
+                errors[index] = error
+                continue
+            pool.append((index, encoded))
+        if len(pool) >= 4 * batch_size:
+            pool.sort(key=lambda item: _length(item[1]))
+            while len(pool) >= batch_size:
+                yield pool[:batch_size]
+                pool = pool[batch_size:]
+    pool.sort(key=lambda item: _length(item[1]))
+    for start in range(0, len(pool), batch_size):
+        yield pool[start:start + batch_size]
+
+
+def _overall(values: list[float], dimensions: list[str]) -> float:
+    # With no explicit "overall" dimension the overall reward is the sum of the dimensions (VideoAlign).
+    if "overall" in dimensions:
+        return values[dimensions.index("overall")]
+    return float(sum(values))
+
+
+def _result(record, plan: Plan, unit_scores: list[list[float]], dimensions: list[str]) -> ScoreResult:
+    if plan.combine == "pointwise":
+        values = unit_scores[0]
+        return ScoreResult(id=record.id, kind="pointwise", score=_overall(values, dimensions),
+                           scores=dict(zip(dimensions, values)))
+    if plan.combine == "pair":
+        a, b = unit_scores
+        score_a, score_b = _overall(a, dimensions), _overall(b, dimensions)
+        scores = {d: [x, y] for d, x, y in zip(dimensions, a, b)}
+    else:  # pairwise: the unit's score is P(A better than B)
+        p = unit_scores[0]
+        score_a, score_b = _overall(p, dimensions), 1.0 - _overall(p, dimensions)
+        scores = {d: [x, 1.0 - x] for d, x in zip(dimensions, p)}
+    preferred = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
+    return ScoreResult(id=record.id, kind="pair", score_a=score_a, score_b=score_b, preferred=preferred,
+                       scores=scores)
+
+
+def score_records(scorer, records: Sequence[PreferencePair | PointwiseRecord], *, batch_size: int = 8,
+                  on_error: str = "raise", num_workers: int = 0, progress: bool = True) -> list[ScoreResult]:
+    """Score records with any scorer that implements `plan`, `encoder` and `forward_batch`.
+
+    Args:
+        scorer: a reward model, yes-token scorer or CLIP scorer.
+        records: pairs and/or pointwise records.
+        batch_size: units per forward pass.
+        on_error: "raise" stops at the first bad record; "skip" returns it with `error` set and goes on.
+        num_workers: DataLoader worker processes that decode media and run the processor (0: in process).
+        progress: show a progress bar.
+
+    Returns:
+        One `ScoreResult` per record, in input order.
+    """
+    from tqdm.auto import tqdm
+
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    plans = [scorer.plan(record) for record in records]
+    unique: dict[str, int] = {}
+    units: list[Unit] = []
+    for plan in plans:
+        for unit in plan.units:
+            if unit.key not in unique:
+                unique[unit.key] = len(units)
+                units.append(unit)
+    loader = torch.utils.data.DataLoader(
+        _UnitDataset(units, scorer.encoder()), batch_size=max(1, batch_size // 2), num_workers=num_workers,
+        collate_fn=list, prefetch_factor=4 if num_workers else None, persistent_workers=False,
+    )
+    scores: dict[int, list[float]] = {}
+    errors: dict[int, str] = {}
+    bar = tqdm(total=len(units), desc=f"scoring ({scorer.kind})", unit="unit", disable=not progress)
+    with torch.inference_mode():
+        for batch in _batches(loader, batch_size, errors, on_error):
+            out = scorer.forward_batch([encoded for _, encoded in batch]).float().cpu()
+            for (index, _), row in zip(batch, out.tolist()):
+                scores[index] = row
+            bar.update(len(batch))
+        bar.update(len(errors))
+    bar.close()
+    logger.info("scored %d records through %d unique units (%d failed)", len(records), len(units), len(errors))
+    results = []
+    for record, plan in zip(records, plans):
+        indices = [unique[u.key] for u in plan.units]
+        failed = [errors[i] for i in indices if i in errors]
+        if failed:
+            kind = "pair" if isinstance(record, PreferencePair) else "pointwise"
+            results.append(ScoreResult(id=record.id, kind=kind, error="; ".join(dict.fromkeys(failed))))
+            continue
+        result = _result(record, plan, [scores[i] for i in indices], scorer.dimensions)
+        if not all(math.isfinite(v) for v in (result.score_a, result.score_b, result.score) if v is not None):
+            raise ScoringError(f"{record.id}: non-finite score; check the model and dtype")
+        results.append(result)
+    return results
+
+
+def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | None = None, **kwargs):
+    """Load any scorer: a mmreward checkpoint (its kind is recorded), a plain VLM, or an open_clip model.
+
+    Args:
+        path_or_id: a checkpoint directory written by a scorer's `save_pretrained`; a plain Qwen-VL directory or
+            hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip "MODEL[:PRETRAINED]"
+            ("hf-hub:…" and "local-dir:…" names are taken whole).
+        kind: force "head", "yes_token" or "clip" instead of reading it from the checkpoint.
+        mode: for a plain VLM, "pointwise" or "pairwise"; for open_clip, "clipscore" or "vlmrm". Checkpoints
+            record their mode, so it is an error there.
+        **kwargs: passed to the scorer's loader (dtype, device, …).
+
+    Returns:
+        A scorer implementing the `Scorer` protocol.
+    """
+    from mmreward.models.checkpoint import CONFIG_NAME
+
+    path = Path(path_or_id)
+    recorded = None
+    if (path / CONFIG_NAME).is_file():
+        recorded = json.loads((path / CONFIG_NAME).read_text()).get("scorer")
+    chosen = kind or recorded or "yes_token"
+    if chosen not in SCORER_KINDS:
+        raise ValueError(f"scorer kind {chosen!r} unknown; choose one of {', '.join(SCORER_KINDS)}")
+    if recorded is not None and kind is not None and kind != recorded:
+        raise ValueError(f"{path}: is a {recorded!r} checkpoint, cannot load it as {kind!r}")
+    if recorded is not None and mode is not None:
+        raise ValueError(f"{path}: the scoring mode is recorded in the checkpoint; drop --mode")
+    if chosen == "head":
+        from mmreward.models.reward_model import RewardModel
+
+        if recorded is None:
+            raise ValueError(f"{path_or_id}: not a reward-model checkpoint (no {CONFIG_NAME}); "
+                             "train one with `mmreward train bt` or score with --scorer yes_token")
+        return RewardModel.from_pretrained(path, **kwargs)
+    if chosen == "yes_token":
+        from mmreward.models.yes_token import YesTokenScorer
+
+        if recorded is not None:
+            return YesTokenScorer.from_pretrained(path, **kwargs)
+        return YesTokenScorer.from_vlm(str(path_or_id), **({"mode": mode} if mode else {}), **kwargs)
+    from mmreward.models.clip import ClipScorer
+
+    if recorded is not None:
+        return ClipScorer.from_pretrained(path, **kwargs)
+    name, pretrained = _open_clip_name(str(path_or_id))
+    return ClipScorer.from_open_clip(name, pretrained, **({"mode": mode} if mode else {}), **kwargs)
+
+
+def _open_clip_name(spec: str) -> tuple[str, str | None]:
+    """Split "MODEL[:PRETRAINED]"; a bare model name takes the "openai" weights when open_clip has them."""
+    if spec.startswith(("hf-hub:", "local-dir:")):
+        return spec, None
+    name, _, pretrained = spec.partition(":")
+    if pretrained:
+        return name, pretrained
+    import open_clip
+
+    return name, "openai" if "openai" in open_clip.list_pretrained_tags_by_model(name) else None
+
+
+SCORER_KINDS = ("head", "yes_token", "clip")
