@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 from testkit import make_pair
+
 from mmreward.cli import main
 from mmreward.models.reward_model import RewardModel
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import torch
-
 from testkit import make_pair
+
 from mmreward.data.collate import MediaContract, TokenBudgetError
 from mmreward.data.media import VideoSampling
 from mmreward.data.schema import parse_record

@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from testkit import make_pair
+
 from mmreward.data.collate import pad_batch
 from mmreward.data.schema import parse_record
 from mmreward.models.yes_token import YesTokenScorer, resolve_word_ids, yes_no_logit

@@ -4,8 +4,8 @@ import csv
 import json
 
 import pytest
-
 from testkit import make_pair
+
 from mmreward.data.schema import parse_record
 from mmreward.models.reward_model import RewardModel
 from mmreward.models.yes_token import YesTokenScorer
