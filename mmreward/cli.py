@@ -5,6 +5,8 @@
     mmreward data validate pairs.jsonl [--on-error skip]
     mmreward score --model DIR --input records.jsonl --output scores.jsonl [--on-error skip] [--batch-size N]
     mmreward score --model DIR --prompt "a red circle" a.mp4 b.mp4
+    mmreward train bt --config launch/configs/tiny_cpu/bt.yaml [--key value …]
+    mmreward data build data_recipes/demo.yaml --out DIR
 """
 
 from __future__ import annotations
@@ -99,6 +101,36 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAINERS = {"bt": ("mmreward.train.bt", "BTConfig")}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import importlib
+
+    from mmreward.config import ConfigError, load_config
+
+    module_name, config_name = TRAINERS[args.stage]
+    module = importlib.import_module(module_name)
+    try:
+        cfg = load_config(getattr(module, config_name), args.config, args.overrides)
+    except (ConfigError, ValueError) as err:
+        logger.error("%s", err)
+        return 2
+    out = module.train(cfg)
+    logger.info("wrote %s", out)
+    return 0
+
+
+def _cmd_data_build(args: argparse.Namespace) -> int:
+    from mmreward.data.recipe import build_recipe
+
+    manifest = build_recipe(args.recipe, args.out)
+    totals = {split: info["records"] if isinstance(info, dict) else info
+              for split, info in manifest.get("splits", {}).items()}
+    logger.info("wrote %s: %s", args.out, totals)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mmreward.models.tiny import FAMILIES
@@ -137,7 +169,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     score.set_defaults(func=_cmd_score)
 
+    train = sub.add_parser("train", help="train a reward model or judge")
+    train.add_argument("stage", choices=sorted(TRAINERS))
+    train.add_argument("--config", help="YAML config (keys are the config dataclass fields)")
+    train.add_argument("overrides", nargs=argparse.REMAINDER, help="--key value overrides of config fields")
+    train.set_defaults(func=_cmd_train)
+
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_command", required=True)
+    build = data.add_parser("build", help="build a data recipe into JSONL shards and a manifest")
+    build.add_argument("recipe")
+    build.add_argument("--out", required=True)
+    build.set_defaults(func=_cmd_data_build)
     validate = data.add_parser("validate", help="validate a record JSONL file")
     validate.add_argument("path")
     validate.add_argument("--on-error", choices=("raise", "skip"), default="raise",

@@ -89,6 +89,11 @@ class RewardModel(nn.Module):
             MediaContract.from_processor(processor, self.family.factor)
         config.media = self.contract.to_dict()
         hidden = inner_model(backbone).config.text_config.hidden_size
+        # The LM head is unused by a head reward model: freeze it (unless tied to the input embeddings) so
+        # optimisers skip it and DDP does not wait for its gradients.
+        lm_head = backbone.get_output_embeddings()
+        if lm_head.weight is not backbone.get_input_embeddings().weight:
+            lm_head.requires_grad_(False)
         self.head = head or HEADS[config.head](hidden, len(config.dimensions), config.head_inner_size)
         self.head.to(torch.float32)
         tok = processor.tokenizer

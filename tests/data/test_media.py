@@ -207,6 +207,12 @@ def test_pixel_budgets(index_videos, backend):
 
 
 def test_pyav_reader_sparse_unsorted_repeated_indices(index_videos):
+    import av
+
+    with av.open(
+        str(index_videos["mkv"].path)
+    ) as container:  # frame count comes from demuxing, not the header
+        assert container.streams.video[0].frames == 0
     for name in ("h264", "h264_gop", "mkv"):
         v = index_videos[name]
         reader = PyAVReader(VideoSource(str(v.path), v.path), num_threads=1)
@@ -249,6 +255,9 @@ def test_frames_list_video(tmp_path):
     video = load_video(pil, nframes=4, frames_fps=4.0, cache=False)
     assert video.indices == [0, 2, 5, 6] and decoded(video) == video.indices
     assert video.timestamps == pytest.approx([0.0, 0.5, 1.25, 1.75])
+    pil[2] = pil[2].resize((120, 80))  # a frame of another size is resized to the common size
+    mixed = load_video(pil, nframes=4, frames_fps=4.0, cache=False)
+    assert mixed.frames.shape == video.frames.shape and decoded(mixed) == video.indices
     assert video.frames.shape[2:] == torch.Size(video_frame_size(VideoSampling(), 4, 64, 96))
 
 
@@ -312,20 +321,43 @@ def test_load_image_errors(tmp_path):
 def broken_videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("broken")
     real = write_index_video(root / "real.mp4", 40, fps=10).read_bytes()
-    files = {"corrupt": os.urandom(4000), "truncated": real[: len(real) // 2], "empty": b""}
+    garbled = bytearray(real)  # the moov index is at the end: this hits frame data in the middle
+    garbled[len(real) // 2 : len(real) // 2 + 300] = bytes(
+        (b * 7 + 13) % 256 for b in garbled[len(real) // 2 :][:300]
+    )
+    files = {
+        "corrupt": os.urandom(4000),
+        "truncated": real[: len(real) // 2],
+        "empty": b"",
+        "garbled": bytes(garbled),
+    }
     for name, data in files.items():
         (root / f"{name}.mp4").write_bytes(data)
     return root
 
 
 @pytest.mark.parametrize("backend", [*BACKENDS, None])
-@pytest.mark.parametrize("name", ["corrupt", "truncated", "empty", "missing"])
+@pytest.mark.parametrize("name", ["corrupt", "truncated", "empty", "garbled", "missing"])
 def test_bad_videos_raise_media_error_naming_the_source(broken_videos, name, backend):
     path = broken_videos / f"{name}.mp4"
     with pytest.raises(MediaError, match=f"{name}.mp4") as info:
-        load_video(str(path), backend=backend, cache=False)
+        load_video(str(path), fps=10.0, backend=backend, cache=False)
     if backend is None and name != "missing":
         assert "decord" in str(info.value) and "pyav" in str(info.value)
+
+
+def test_decord_on_truncated_bytes_does_not_crash(tmp_path):
+    """decord's in-memory reader segfaulted on this input; bytes now reach decord through a file."""
+    path = write_index_video(tmp_path / "t.avi", 60, fps=10, codec="mpeg4")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    code = (
+        "import sys; from mmreward.data.media import load_video, MediaError\n"
+        f"data = open({str(path)!r}, 'rb').read()\n"
+        "try:\n    load_video(data, backend='decord', cache=False)\nexcept MediaError as e:\n    print('MediaError', e)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("MediaError <"), (out.returncode, out.stderr[-500:])
+    assert "truncated" in out.stdout
 
 
 def test_truncated_stream_with_index_up_front(tmp_path):

@@ -1,0 +1,1 @@
+"""Evaluation: benchmark loaders, exact official metrics, the runner."""

@@ -1,0 +1,1 @@
+"""Training stages: losses, the Bradley–Terry trainer (and later SFT, RFT, GRPO)."""

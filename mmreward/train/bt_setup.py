@@ -1,0 +1,113 @@
+"""Plumbing the Bradley–Terry trainer calls: reading training records, building the scorer, checkpoint helpers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+def _read(source: str, split: str, cfg, out_dir: Path) -> list:
+    """Records from a JSONL file, a built recipe folder, or a recipe YAML (built into out_dir/data first)."""
+    from mmreward.data.schema import read_jsonl
+
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml"):
+        from mmreward.data.recipe import build_recipe
+
+        data_dir = out_dir / "data"
+        if not (data_dir / "manifest.json").is_file():
+            build_recipe(path, data_dir)
+        path = data_dir
+    if path.is_dir():
+        if not (path / "manifest.json").is_file():
+            raise FileNotFoundError(f"{path}: a data folder needs the manifest.json written by `mmreward data build`")
+        from mmreward.data.recipe import load_split
+
+        return load_split(path, split)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such data file (expected JSONL, recipe YAML or built recipe folder)")
+    return read_jsonl(path, on_error=cfg.data_on_error)
+
+
+def load_records(cfg) -> tuple[list, list]:
+    """(train records, eval records) as configured; eval falls back to the recipe's eval split."""
+    out_dir = Path(cfg.output_dir)
+    train = _read(cfg.train_data, cfg.train_split, cfg, out_dir)
+    if cfg.eval_data:
+        evaluation = _read(cfg.eval_data, cfg.eval_split, cfg, out_dir)
+    elif not Path(cfg.train_data).suffix == ".jsonl":
+        try:
+            evaluation = _read(cfg.train_data, cfg.eval_split, cfg, out_dir)
+        except KeyError:
+            evaluation = []
+    else:
+        evaluation = []
+    if not train:
+        raise ValueError(f"{cfg.train_data}: no training records")
+    logger.info("training on %d records, evaluating on %d", len(train), len(evaluation))
+    return train, evaluation
+
+
+def build_scorer(cfg):
+    """The scorer named by the config: a fresh `RewardModel` or a `YesTokenScorer`."""
+    from mmreward.models.backbone import LoraSpec, family_of
+    from mmreward.models.reward_model import RewardModel
+    from mmreward.models.yes_token import YesTokenScorer
+
+    lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                    target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+    common = dict(dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
+    if cfg.scorer == "yes_token":
+        scorer = YesTokenScorer.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, **common,
+                                         max_length=cfg.max_length, on_overflow=cfg.on_overflow)
+        scorer.contract = cfg.media_contract(scorer.processor, family_of(scorer.backbone.config).model_type)
+        scorer.config.media = scorer.contract.to_dict()
+        if cfg.gradient_checkpointing:
+            scorer.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        return scorer
+    from transformers import AutoConfig, AutoProcessor
+
+    model_type = AutoConfig.from_pretrained(cfg.model).model_type
+    contract = cfg.media_contract(AutoProcessor.from_pretrained(cfg.model), model_type)
+    return RewardModel.build(
+        cfg.model, head=cfg.head, pooling=cfg.pooling, dimensions=cfg.dimensions, lora=lora,
+        freeze_vision=cfg.freeze_vision, gradient_checkpointing=cfg.gradient_checkpointing, media=contract,
+        prompt_template=cfg.prompt_template, reward_tokens=cfg.reward_tokens,
+        head_inner_size=cfg.head_inner_size, max_length=cfg.max_length, on_overflow=cfg.on_overflow, **common,
+    )
+
+
+def latest_complete_checkpoint(output_dir: Path, marker: str) -> str | None:
+    """The newest `checkpoint-N` holding `marker`; half-written checkpoints are never chosen."""
+    if not output_dir.is_dir():
+        return None
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        suffix = path.name.split("-", 1)[1]
+        if suffix.isdigit() and (path / marker).is_file():
+            found.append((int(suffix), path))
+        elif suffix.isdigit():
+            logger.warning("%s: incomplete checkpoint (no %s), not resuming from it", path, marker)
+    return str(max(found)[1]) if found else None
+
+
+def load_weights(model, ckpt: Path) -> None:
+    """Load a scorer checkpoint's weights into an existing scorer in place (Trainer's resume)."""
+    from peft import PeftModel, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    if (ckpt / "head.safetensors").is_file():
+        model.head.load_state_dict(load_file(ckpt / "head.safetensors"))
+    if isinstance(model.backbone, PeftModel):
+        set_peft_model_state_dict(model.backbone, load_file(ckpt / "adapter" / "adapter_model.safetensors"))
+        if (ckpt / "trainable.safetensors").is_file():
+            model.backbone.load_state_dict(load_file(ckpt / "trainable.safetensors"), strict=False)
+        return
+    # Full weights: reload through from_pretrained (it knows the on-disk key layout) and copy in place.
+    fresh = type(model.backbone).from_pretrained(ckpt / "backbone", dtype=next(model.parameters()).dtype)
+    with torch.no_grad():
+        model.backbone.load_state_dict(fresh.state_dict())
