@@ -2,17 +2,38 @@
 
 A converter is `fn(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]`: it reads the dataset named by
 `spec.path` (a local copy — HF dataset folder, parquet, JSON/JSONL, CSV — or a hub id when the network allows),
-writes any embedded media (image bytes) under `media_dir`, and yields one record per preference pair, or a `Skip`
-with the reason for a row it cannot use. Recipes (`mmreward.data.recipe`) call converters by name.
+writes any embedded media (image bytes) under `media_dir/<spec.name>/`, and yields one record per preference pair
+(or pointwise item), or a `Skip` with the reason for a row it cannot use. A bad row never stops the file.
+Recipes (`mmreward.data.recipe`) call converters by name::
+
+    spec = SourceSpec(name="rlaif", converter="rlaif_v", path="/data/RLAIF-V-Dataset")
+    for item in SOURCES[spec.converter](spec, Path("out/media")):
+        ...  # PreferencePair / PointwiseRecord, or Skip(row, reason)
+
+Shared rules (the converters themselves live in `sources_response.py` and `sources_generation.py`):
+
+* Rows come from `read_rows`, which finds the table in the layouts the datasets are published in.
+* Record ids are `<spec.name>-<dataset id>` where the dataset has an id column, else `<spec.name>-<row>`; an id
+  seen before in the same source gets `-<row>` appended, so ids are unique within a source.
+* Relative media paths resolve against the dataset folder (`spec.path` when it is a folder, else the file's
+  folder) or `options.media_root`. Records keep them relative with that folder as `MediaItem.base_dir`.
+* Every option a converter does not know is an error. `check_media` (default true) turns a row whose media
+  file is missing into a Skip; the media files are otherwise only opened at training time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
-from mmreward.data.schema import Record
+from mmreward.data.schema import PreferencePair, Record, RecordError, parse_record
+from mmreward.data.sources_io import find_tables, iter_tables
 
 
 @dataclass
@@ -42,6 +63,175 @@ class Skip:
 Converter = Callable[[SourceSpec, Path], Iterator["Record | Skip"]]
 
 
+class BadRow(ValueError):
+    """A row a converter cannot use; `convert_rows` turns it into a Skip carrying this message."""
+
+
+# Options every file-based converter accepts (see the module docstring).
+COMMON_OPTIONS = ("check_media", "media_root")
+
+
+def check_options(spec: SourceSpec, *extra: str) -> None:
+    """Raise ValueError for an option the converter does not know, so a typo cannot silently do nothing.
+
+    Args:
+        spec: the source.
+        extra: converter-specific option names accepted besides `COMMON_OPTIONS`.
+    """
+    known = (*COMMON_OPTIONS, *extra)
+    unknown = sorted(set(spec.options) - set(known))
+    if unknown:
+        raise ValueError(f"source {spec.name!r} ({spec.converter}): unknown option(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(known)}")
+
+
+def read_rows(spec: SourceSpec, *, files: tuple[str, ...] = (), hint: str = "") -> Iterator[tuple[int, Any]]:
+    """Open `spec.path` in whichever published layout it has and stream its rows.
+
+    Layouts: a `.parquet`, `.jsonl`, `.json` (a list of objects) or `.csv` file; a folder holding a file that
+    matches one of `files` (glob patterns) or `<split>.{jsonl,json,csv,parquet}`; a `datasets.save_to_disk`
+    folder; parquet shards in the folder, in `data/` or in `<split>/` (HF repo layouts; `<split>-*-of-*`
+    shards are filtered by split); a folder with a single table file. A path that does not exist locally and
+    looks like `org/name` is loaded with `datasets.load_dataset(path, split=split)` (needs the network).
+
+    The layout is resolved when this is called, so a wrong path fails before any row is read.
+
+    Args:
+        spec: the source (`path`, `split`).
+        files: converter-specific file name patterns to try first inside a folder, e.g. `("dpo_pairs.jsonl",)`.
+        hint: how to obtain the dataset, appended to the error when nothing usable is found.
+
+    Returns:
+        An iterator of `(row, value)`: `row` is the 0-based position in reading order (shards in name order;
+        for JSONL, line number - 1) and `value` the row dict, or a `Skip` for a line that is not a JSON object.
+    """
+    if spec.path is None:
+        raise ValueError(f"source {spec.name!r} ({spec.converter}) needs a path. {hint}".strip())
+    source = find_tables(spec.path, spec.split, files, hint)
+    return _numbered(iter_tables(source))
+
+
+def _numbered(values: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    for row, value in enumerate(values):
+        if value is None:  # a blank JSONL line: counted so that row ids stay line numbers - 1
+            continue
+        yield row, (Skip(row, value) if isinstance(value, str) else value)
+
+
+def dataset_root(spec: SourceSpec, option: str = "media_root") -> Path:
+    """Return the absolute folder that relative media paths of the source are relative to.
+
+    Args:
+        spec: the source.
+        option: the option that overrides it (POVID calls it `image_root`).
+
+    Returns:
+        `options[option]` if set, else `spec.path` when it is a folder, else the folder of the file.
+    """
+    given = spec.options.get(option)
+    if given:
+        return Path(given).expanduser().absolute()
+    path = Path(spec.path or ".").expanduser().absolute()
+    return path if path.is_dir() else path.parent
+
+
+def record_id(spec: SourceSpec, native: Any, row: int) -> str:
+    """Return `<spec.name>-<native>` for a dataset id, or `<spec.name>-<row>` when the row has none."""
+    return f"{spec.name}-{row if native is None or native == '' else native}"
+
+
+def convert_rows(spec: SourceSpec, rows: Iterable[tuple[int, Any]],
+                 convert: Callable[[int, dict[str, Any]], Iterable[Record]]) -> Iterator[Record | Skip]:
+    """Run a per-row converter over `rows`, turning every row it cannot use into a Skip.
+
+    After conversion each record is checked: meta made JSON-safe, identical candidates and missing media
+    files (`options.check_media`) rejected, the schema validated, and a repeated id made unique.
+
+    Args:
+        spec: the source (for options).
+        rows: `(row, value)` pairs from `read_rows`.
+        convert: `(row, row dict) -> records`; raises BadRow (or RecordError) for a row it rejects. Other
+            ValueError / KeyError / TypeError / IndexError / AttributeError are reported the same way, with
+            the exception type, because the rows are untrusted data.
+
+    Returns:
+        An iterator of records and Skips, in row order.
+    """
+    check_media = bool(spec.options.get("check_media", True))
+    seen: set[str] = set()
+    for row, value in rows:
+        if isinstance(value, Skip):
+            yield value
+            continue
+        try:
+            records = list(convert(row, value))
+        except (BadRow, RecordError) as err:
+            yield Skip(row, str(err))
+            continue
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+            yield Skip(row, f"malformed row ({type(err).__name__}: {err})")
+            continue
+        for record in records:
+            reason = _problem(record, check_media)
+            if reason:
+                yield Skip(row, reason)
+                continue
+            if record.id in seen:
+                record.id = _fresh_id(f"{record.id}-{row}", seen)
+            seen.add(record.id)
+            yield record
+
+
+def _fresh_id(base: str, seen: set[str]) -> str:
+    candidate, n = base, 1
+    while candidate in seen:
+        n += 1
+        candidate = f"{base}.{n}"
+    return candidate
+
+
+def _problem(record: Record, check_media: bool) -> str | None:
+    """Return why a converted record cannot be kept, or None; fixes up meta in place."""
+    record.meta = json_safe(record.meta)
+    if isinstance(record, PreferencePair):
+        if (record.a.text, record.a.media) == (record.b.text, record.b.media):
+            return "the two candidates are identical (chosen == rejected)"
+        for side, cand in (("a", record.a), ("b", record.b)):
+            if not cand.media and not (cand.text or "").strip():
+                return f"candidate {side} is empty"
+    if check_media:
+        for item in record.all_media():
+            for path in ([item.local_path()] if item.path is not None else item.frame_paths()):
+                if not path.is_file():
+                    return f"media file not found: {path}"
+    try:
+        parse_record(record.to_dict())
+    except RecordError as err:
+        return f"invalid record: {err}"
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """Return `value` made JSON-writable: dates as ISO text, NaN as None, bytes and other objects as text."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # write_jsonl refuses NaN
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"  # raw media never belongs in meta
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _synthetic(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     # Imported lazily: the generator pulls in drawing and video-writing code only when used.
     from mmreward.data.synthetic_prefs import synthetic_pairs
@@ -49,6 +239,32 @@ def _synthetic(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     return synthetic_pairs(spec, media_dir)
 
 
+def _lazy(module: str, name: str) -> Converter:
+    """Return the converter `name` of `mmreward.data.<module>`, imported on first call.
+
+    Those modules import SourceSpec, Skip and the helpers above from this one, so importing them here at load
+    time would be circular.
+    """
+    def convert(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
+        return getattr(importlib.import_module(f"mmreward.data.{module}"), name)(spec, media_dir)
+
+    convert.__name__ = convert.__qualname__ = name
+    convert.__doc__ = f"Converter `{name}`: see mmreward.data.{module}.{name}."
+    return convert
+
+
 SOURCES: dict[str, Converter] = {
     "synthetic_shapes": _synthetic,
+    # Response pairs: one shared image / video (or none), two answers.
+    "rlaif_v": _lazy("sources_response", "rlaif_v"),
+    "mm_rlhf": _lazy("sources_response", "mm_rlhf"),
+    "vlfeedback": _lazy("sources_response", "vlfeedback"),
+    "povid": _lazy("sources_response", "povid"),
+    "skywork_preference": _lazy("sources_response", "skywork_preference"),
+    "jsonl": _lazy("sources_response", "jsonl"),
+    # Generation pairs (two images / videos for one prompt) and pointwise video scores.
+    "pickapic_v2": _lazy("sources_generation", "pickapic_v2"),
+    "hpdv2": _lazy("sources_generation", "hpdv2"),
+    "videofeedback": _lazy("sources_generation", "videofeedback"),
+    "videoalign_csv": _lazy("sources_generation", "videoalign_csv"),
 }

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from mmreward.data.collate import MediaContract
 from mmreward.data.media import VideoSampling
@@ -185,8 +185,18 @@ def pair_metrics(dimensions: list[str]):
     return compute
 
 
-def train(cfg: BTConfig) -> Path:
-    """Train a reward model with Bradley–Terry loss; returns the output directory (a scorer checkpoint)."""
+def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path:
+    """Train a reward model with Bradley–Terry loss.
+
+    Args:
+        cfg: the config.
+        callbacks: extra `TrainerCallback`s (progress reporting, early stopping, …).
+
+    Returns:
+        The output directory, a scorer checkpoint (`mmreward score --model DIR`).
+    """
+    # Seed before building the scorer: the head's initialisation must be reproducible for exact resume.
+    set_seed(cfg.seed)
     train_records, eval_records = load_records(cfg)
     scorer = build_scorer(cfg)
     dims = scorer.dimensions
@@ -195,7 +205,7 @@ def train(cfg: BTConfig) -> Path:
         model=scorer, args=cfg, bt_config=cfg, data_collator=collator,
         train_dataset=RewardDataset(train_records, scorer, dims),
         eval_dataset=RewardDataset(eval_records, scorer, dims) if eval_records else None,
-        compute_metrics=pair_metrics(dims), callbacks=[_MarkComplete()],
+        compute_metrics=pair_metrics(dims), callbacks=[_MarkComplete(), *(callbacks or [])],
     )
     resume = cfg.resume_from_checkpoint
     if resume in ("latest", "auto", "true", "True"):
