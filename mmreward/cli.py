@@ -111,8 +111,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     module_name, config_name = TRAINERS[args.stage]
     module = importlib.import_module(module_name)
+    config_path, overrides = args.config, list(args.overrides)
+    # argparse.REMAINDER also swallows a --config given after the stage name; take it back out.
+    for i, token in enumerate(overrides):
+        if token == "--config" and i + 1 < len(overrides):
+            config_path = overrides[i + 1]
+            del overrides[i:i + 2]
+            break
+        if token.startswith("--config="):
+            config_path = token.split("=", 1)[1]
+            del overrides[i]
+            break
     try:
-        cfg = load_config(getattr(module, config_name), args.config, args.overrides)
+        cfg = load_config(getattr(module, config_name), config_path, overrides)
     except (ConfigError, ValueError) as err:
         logger.error("%s", err)
         return 2

@@ -79,7 +79,7 @@ def _coerce_scalar(value: Any, hint: type, key: str) -> Any:
             raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}") from None
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
-    if hint in (str, Path) and isinstance(value, (str, int, float, Path)):
+    if hint in (str, Path) and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
         return hint(value)
     if issubclass(hint, enum.Enum):
         return hint(value)

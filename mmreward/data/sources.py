@@ -13,8 +13,8 @@ Recipes (`mmreward.data.recipe`) call converters by name::
 Shared rules (the converters themselves live in `sources_response.py` and `sources_generation.py`):
 
 * Rows come from `read_rows`, which finds the table in the layouts the datasets are published in.
-* Record ids are `<spec.name>-<dataset id>` where the dataset has an id column, else `<spec.name>-<row>`; an id
-  seen before in the same source gets `-<row>` appended, so ids are unique within a source.
+* Record ids are the dataset's id where it has an id column, else the row number; an id seen before in the
+  same source gets `-<row>` appended, so ids are unique within a source. (The recipe prefixes `<spec.name>/`.)
 * Relative media paths resolve against the dataset folder (`spec.path` when it is a folder, else the file's
   folder) or `options.media_root`. Records keep them relative with that folder as `MediaItem.base_dir`.
 * Every option a converter does not know is an error. `check_media` (default true) turns a row whose media
@@ -24,15 +24,18 @@ Shared rules (the converters themselves live in `sources_response.py` and `sourc
 from __future__ import annotations
 
 import importlib
+import io
 import json
 import math
+import os
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from mmreward.data.schema import PreferencePair, Record, RecordError, parse_record
+from mmreward.data.schema import MediaItem, PreferencePair, Record, RecordError, parse_record
 from mmreward.data.sources_io import find_tables, iter_tables
 
 
@@ -98,12 +101,14 @@ def read_rows(spec: SourceSpec, *, files: tuple[str, ...] = (), hint: str = "") 
 
     Args:
         spec: the source (`path`, `split`).
-        files: converter-specific file name patterns to try first inside a folder, e.g. `("dpo_pairs.jsonl",)`.
+        files: converter-specific glob patterns to try first inside a folder, e.g. `("dpo_pairs.jsonl",)`;
+            `{split}` is replaced by the split.
         hint: how to obtain the dataset, appended to the error when nothing usable is found.
 
     Returns:
         An iterator of `(row, value)`: `row` is the 0-based position in reading order (shards in name order;
-        for JSONL, line number - 1) and `value` the row dict, or a `Skip` for a line that is not a JSON object.
+        for JSONL, line number - 1) and `value` the row dict, or a `Skip` for a row the reader cannot parse
+        (a JSONL line that is not a JSON object, a CSV line with more fields than the header).
     """
     if spec.path is None:
         raise ValueError(f"source {spec.name!r} ({spec.converter}) needs a path. {hint}".strip())
@@ -113,7 +118,7 @@ def read_rows(spec: SourceSpec, *, files: tuple[str, ...] = (), hint: str = "") 
 
 def _numbered(values: Iterable[Any]) -> Iterator[tuple[int, Any]]:
     for row, value in enumerate(values):
-        if value is None:  # a blank JSONL line: counted so that row ids stay line numbers - 1
+        if value is None:  # a blank JSONL line: counted, so that row ids stay line numbers - 1
             continue
         yield row, (Skip(row, value) if isinstance(value, str) else value)
 
@@ -135,9 +140,9 @@ def dataset_root(spec: SourceSpec, option: str = "media_root") -> Path:
     return path if path.is_dir() else path.parent
 
 
-def record_id(spec: SourceSpec, native: Any, row: int) -> str:
-    """Return `<spec.name>-<native>` for a dataset id, or `<spec.name>-<row>` when the row has none."""
-    return f"{spec.name}-{row if native is None or native == '' else native}"
+def record_id(native: Any, row: int) -> str:
+    """Return the dataset's id of a row as text, or the row number when it has none."""
+    return str(row if native is None or native == "" else native)
 
 
 def convert_rows(spec: SourceSpec, rows: Iterable[tuple[int, Any]],
@@ -230,6 +235,121 @@ def json_safe(value: Any) -> Any:
         return value
     except (TypeError, ValueError):
         return str(value)
+
+
+# ---- field and media helpers for converters: each raises BadRow naming what is wrong ----
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# PIL format -> file extension (MPO is the multi-picture JPEG some cameras write).
+_IMAGE_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
+              "TIFF": "tiff"}
+
+
+def require_text(row: dict[str, Any], key: str) -> str:
+    """Return `row[key]` as a non-empty string (whitespace kept); BadRow when missing, empty or not text."""
+    value = row.get(key)
+    if value is None:
+        raise BadRow(f"missing field {key!r}")
+    if not isinstance(value, str):
+        raise BadRow(f"field {key!r} must be text, got {type(value).__name__}")
+    if not value.strip():
+        raise BadRow(f"field {key!r} is empty")
+    return value
+
+
+def pick(row: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """Return the non-null `keys` of `row` (for meta)."""
+    return {k: row[k] for k in keys if row.get(k) is not None}
+
+
+def media_path(kind: str, path: Any, root: Path, meta: dict[str, Any] | None = None) -> MediaItem:
+    """Return a MediaItem for a file path relative to `root` (or absolute), normalised ("./a" -> "a")."""
+    if not isinstance(path, str) or not path.strip():
+        raise BadRow(f"{kind} path must be a non-empty string, got {path!r}")
+    return MediaItem(type=kind, path=os.path.normpath(path), base_dir=root, meta=dict(meta or {}))
+
+
+def frames_dir(path: Any, root: Path) -> MediaItem:
+    """Return a "frames" MediaItem of the image files in a folder, in natural order (frame_2 before frame_10).
+
+    Args:
+        path: the folder, relative to `root` (or absolute).
+        root: the dataset folder.
+
+    Returns:
+        The item, with frame paths relative to `root`. Raises BadRow when the folder is missing or has no images.
+    """
+    item = media_path("frames", path, root)
+    folder = root / item.path
+    if not folder.is_dir():
+        raise BadRow(f"frame folder not found: {folder}")
+    names = sorted((p.name for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES), key=_natural)
+    if not names:
+        raise BadRow(f"frame folder has no images: {folder}")
+    item.frames, item.path = [os.path.join(item.path, n) for n in names], None
+    return item
+
+
+def _natural(name: str) -> list[Any]:
+    # "frame_10" after "frame_9": numbered frames are often not zero-padded.
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def image_item(value: Any, *, spec: SourceSpec, media_dir: Path, root: Path, stem: str,
+               reuse: bool = False) -> MediaItem:
+    """Return a MediaItem for an image value as datasets store it: a path, raw bytes or a {bytes, path} struct.
+
+    Args:
+        value: the image value of the row.
+        spec, media_dir, stem, reuse: where bytes are written (see `save_image`).
+        root: folder that a path (or a struct without bytes) is relative to.
+
+    Returns:
+        An image MediaItem. Raises BadRow for a missing image or unreadable bytes.
+    """
+    if isinstance(value, dict):
+        if value.get("bytes") is not None:
+            return save_image(value["bytes"], spec=spec, media_dir=media_dir, stem=stem, reuse=reuse)
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return save_image(bytes(value), spec=spec, media_dir=media_dir, stem=stem, reuse=reuse)
+    if value is None:
+        raise BadRow("missing image")
+    return media_path("image", value, root)
+
+
+def save_image(data: Any, *, spec: SourceSpec, media_dir: Path, stem: str, reuse: bool = False) -> MediaItem:
+    """Write image bytes to `media_dir/<spec.name>/<stem>.<ext>` (ext from the image header) and refer to it.
+
+    Args:
+        data: the encoded image.
+        spec: the source (its name is the sub-folder).
+        media_dir: the recipe's media folder.
+        stem: file name without extension; characters other than letters, digits, ".", "_" and "-" become "_".
+        reuse: keep an existing file of the same size instead of rewriting it (for stems that identify the
+            image, such as Pick-a-Pic uids).
+
+    Returns:
+        An image MediaItem whose path is relative to `media_dir`.
+    """
+    from PIL import Image
+
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise BadRow(f"image bytes missing or not bytes ({type(data).__name__})")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            img.verify()  # checks the structure (PNG CRCs); a truncated JPEG body shows only when decoded
+    except Exception as err:  # PIL raises many types for bad data; all mean the same to us
+        raise BadRow(f"unreadable image bytes ({type(err).__name__}: {err})") from err
+    name = f"{re.sub(r'[^A-Za-z0-9._-]', '_', stem)}.{_IMAGE_EXT.get(fmt or '', (fmt or 'img').lower())}"
+    dest = media_dir / spec.name / name
+    if not (reuse and dest.is_file() and dest.stat().st_size == len(data)):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")  # rename last, so an interrupted run leaves no half image
+        tmp.write_bytes(data)
+        os.replace(tmp, dest)
+    return MediaItem(type="image", path=f"{spec.name}/{name}", base_dir=media_dir.absolute())
 
 
 def _synthetic(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:

@@ -269,7 +269,7 @@ class PyAVReader:
         except MediaError:
             raise
         except Exception as e:
-            missing = next(i for i in wanted if i not in got)
+            missing = next((i for i in wanted if i not in got), wanted[-1])
             raise MediaError(f"{self.label}: cannot decode frame {missing} ({_reason(e)})") from e
         return _check_frames(self.label, np.stack([got[i] for i in indices]), len(indices), self.name)
 

@@ -114,6 +114,25 @@ def inner_model(model) -> torch.nn.Module:
     return model.model
 
 
+def enable_checkpointing(model, kwargs: dict | None = None, **options) -> None:
+    """Activation (gradient) checkpointing on a (possibly peft-wrapped) backbone, non-reentrant by default.
+
+    Args:
+        model: the backbone.
+        kwargs: checkpoint-function kwargs (default {"use_reentrant": False}).
+        **options: further options of transformers' `activation_checkpointing_enable` (every_n_layers, offload).
+    """
+    kwargs = kwargs or {"use_reentrant": False}
+    # transformers >= 5.2x renamed the API; older 5.x releases only have gradient_checkpointing_enable.
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if hasattr(base, "activation_checkpointing_enable"):
+        base.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs, **options)
+    else:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    # Needed with frozen embeddings (LoRA) so checkpointed segments still receive gradients.
+    model.enable_input_require_grads()
+
+
 def apply_lora(model, lora: LoraSpec, *, freeze_vision: bool, trainable_token_ids: list[int] | None = None):
     """Wrap `model` with peft LoRA; the vision tower stays fully trainable unless `freeze_vision`.
 
@@ -179,9 +198,7 @@ def load_vlm(
         for param in vision_tower(model).parameters():
             param.requires_grad_(False)
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        # Needed with frozen embeddings (LoRA) so checkpointed segments still receive gradients.
-        model.enable_input_require_grads()
+        enable_checkpointing(model)
     if lora is not None:
         spec = lora if isinstance(lora, LoraSpec) else LoraSpec(**lora)
         model = apply_lora(model, spec, freeze_vision=freeze_vision)

@@ -21,20 +21,37 @@ logger = logging.getLogger(__name__)
 CONFIG_NAME = "mmreward_config.json"
 
 
-def save_backbone(backbone, processor, out: Path) -> None:
-    """Write the backbone (adapter + trained extras under LoRA, else full weights) and the processor."""
+def split_state_dict(state_dict: dict | None, prefix: str) -> dict | None:
+    """The entries under `prefix.` with the prefix removed (None passes through)."""
+    if state_dict is None:
+        return None
+    return {k[len(prefix) + 1:]: v for k, v in state_dict.items() if k.startswith(prefix + ".")}
+
+
+def save_backbone(backbone, processor, out: Path, state_dict: dict | None = None) -> None:
+    """Write the backbone (adapter + trained extras under LoRA, else full weights) and the processor.
+
+    Args:
+        backbone: the HF or peft-wrapped model.
+        processor: its processor.
+        out: checkpoint directory.
+        state_dict: the backbone's full state dict when the live weights are sharded (DeepSpeed ZeRO-3, FSDP):
+            Trainer gathers it and it is written instead of the live parameters.
+    """
     from peft import PeftModel
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(backbone, PeftModel):
-        backbone.save_pretrained(out / "adapter")
-        extra = {n: p.detach().cpu().contiguous() for n, p in backbone.named_parameters()
-                 if p.requires_grad and "lora_" not in n and "trainable_tokens" not in n}
+        backbone.save_pretrained(out / "adapter", state_dict=state_dict)
+        live = dict(backbone.named_parameters())
+        names = [n for n, p in live.items() if p.requires_grad and "lora_" not in n and "trainable_tokens" not in n]
+        source = state_dict if state_dict is not None else live
+        extra = {n: source[n].detach().cpu().contiguous() for n in names if n in source}
         if extra:
             save_file(extra, out / "trainable.safetensors")
     else:
-        backbone.save_pretrained(out / "backbone")
+        backbone.save_pretrained(out / "backbone", state_dict=state_dict)
     processor.save_pretrained(out)
 
 

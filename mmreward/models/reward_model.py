@@ -17,8 +17,22 @@ import torch
 from torch import nn
 
 from mmreward.data.collate import MediaContract, candidate_unit, encode_unit, override_contract, pad_batch
-from mmreward.models.backbone import FAMILIES, LoraSpec, apply_lora, family_of, inner_model, load_vlm
-from mmreward.models.checkpoint import load_backbone, read_config, save_backbone, write_config
+from mmreward.models.backbone import (
+    FAMILIES,
+    LoraSpec,
+    apply_lora,
+    enable_checkpointing,
+    family_of,
+    inner_model,
+    load_vlm,
+)
+from mmreward.models.checkpoint import (
+    load_backbone,
+    read_config,
+    save_backbone,
+    split_state_dict,
+    write_config,
+)
 from mmreward.models.heads import HEADS, POOLS, apply_head
 from mmreward.prompts import HEAD_TEMPLATES
 
@@ -157,6 +171,15 @@ class RewardModel(nn.Module):
                                             response_mask=response_mask, reward_token_ids=self.reward_token_ids)
         return apply_head(self.head, pooled)
 
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None,
+                                        **options) -> None:
+        """Called by Trainer when gradient checkpointing is on: checkpoint the backbone's layers."""
+        enable_checkpointing(self.backbone, activation_checkpointing_kwargs, **options)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
+        """The name older transformers releases call."""
+        enable_checkpointing(self.backbone, gradient_checkpointing_kwargs, **options)
+
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def plan(self, record):
         """Units for a record: one per candidate (pairs) or one (pointwise)."""
@@ -195,14 +218,19 @@ class RewardModel(nn.Module):
         return score_records(self, records, **kwargs)
 
     # --- persistence -------------------------------------------------------------------------------------------
-    def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the checkpoint (layout in `mmreward.models.checkpoint`) plus the head weights."""
+    def save_pretrained(self, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+        """Write the checkpoint (layout in `mmreward.models.checkpoint`) plus the head weights.
+
+        Args:
+            out_dir: checkpoint directory.
+            state_dict: this module's gathered full state dict when weights are sharded (ZeRO-3 / FSDP).
+        """
         from safetensors.torch import save_file
 
         out = Path(out_dir)
-        save_backbone(self.backbone, self.processor, out)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                  out / "head.safetensors")
+        save_backbone(self.backbone, self.processor, out, split_state_dict(state_dict, "backbone"))
+        head = split_state_dict(state_dict, "head") or self.head.state_dict()
+        save_file({k: v.detach().cpu().contiguous() for k, v in head.items()}, out / "head.safetensors")
         write_config(out, {"scorer": self.kind, **asdict(self.config)})
         return out
 

@@ -16,8 +16,14 @@ import torch
 from torch import nn
 
 from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract, pad_batch
-from mmreward.models.backbone import FAMILIES, family_of, inner_model, load_vlm
-from mmreward.models.checkpoint import load_backbone, read_config, save_backbone, write_config
+from mmreward.models.backbone import FAMILIES, enable_checkpointing, family_of, inner_model, load_vlm
+from mmreward.models.checkpoint import (
+    load_backbone,
+    read_config,
+    save_backbone,
+    split_state_dict,
+    write_config,
+)
 from mmreward.models.heads import pool_last_token
 from mmreward.models.reward_model import UnitEncoder
 from mmreward.prompts import YES_NO_TEMPLATES, render
@@ -106,11 +112,13 @@ class YesTokenScorer(nn.Module):
 
     @classmethod
     def from_vlm(cls, name_or_path: str | Path, *, mode: str = "pointwise", dtype="auto",
-                 attn_implementation: str = "auto", lora=None, media: MediaContract | None = None,
+                 attn_implementation: str = "auto", lora=None, freeze_vision: bool = False,
+                 gradient_checkpointing: bool = False, media: MediaContract | None = None,
                  **config_kwargs) -> YesTokenScorer:
         """A yes-token scorer on a plain generative VLM (hub id or local directory)."""
         backbone, processor = load_vlm(name_or_path, dtype=dtype, attn_implementation=attn_implementation,
-                                       lora=lora)
+                                       lora=lora, freeze_vision=freeze_vision,
+                                       gradient_checkpointing=gradient_checkpointing)
         config = YesTokenConfig(backbone=str(name_or_path), model_type=family_of(backbone.config).model_type,
                                 mode=mode, media=media.to_dict() if media else {},
                                 lora=asdict(lora) if lora is not None and not isinstance(lora, dict) else lora,
@@ -137,6 +145,15 @@ class YesTokenScorer(nn.Module):
         last = pool_last_token(hidden, attention_mask)
         logits = self.backbone.get_output_embeddings()(last)
         return yes_no_logit(logits, self.yes_ids, self.no_ids)[:, None]
+
+    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None,
+                                        **options) -> None:
+        """Called by Trainer when gradient checkpointing is on: checkpoint the backbone's layers."""
+        enable_checkpointing(self.backbone, activation_checkpointing_kwargs, **options)
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
+        """The name older transformers releases call."""
+        enable_checkpointing(self.backbone, gradient_checkpointing_kwargs, **options)
 
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def _question(self, record, candidates) -> tuple[str, list]:
@@ -197,10 +214,10 @@ class YesTokenScorer(nn.Module):
         return score_records(self, records, **kwargs)
 
     # --- persistence -------------------------------------------------------------------------------------------
-    def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the backbone (or adapter) and the scorer config."""
+    def save_pretrained(self, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+        """Write the backbone (or adapter) and the scorer config (`state_dict`: gathered weights under ZeRO-3/FSDP)."""
         out = Path(out_dir)
-        save_backbone(self.backbone, self.processor, out)
+        save_backbone(self.backbone, self.processor, out, split_state_dict(state_dict, "backbone"))
         write_config(out, {"scorer": self.kind, **asdict(self.config)})
         return out
 

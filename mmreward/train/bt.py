@@ -151,8 +151,10 @@ class BTTrainer(Trainer):
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         # Checkpoints are in the reward-model format, so any checkpoint can be scored or evaluated directly.
+        # Under ZeRO-3 / FSDP Trainer hands over the gathered full state dict; it is written instead of the
+        # (sharded) live parameters.
         if self.args.should_save:
-            self.model.save_pretrained(output_dir or self.args.output_dir)
+            self.model.save_pretrained(output_dir or self.args.output_dir, state_dict=state_dict)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         load_weights(model or self.model, Path(resume_from_checkpoint))

@@ -62,12 +62,11 @@ def build_scorer(cfg):
                     target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
     common = dict(dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
     if cfg.scorer == "yes_token":
-        scorer = YesTokenScorer.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, **common,
+        scorer = YesTokenScorer.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, freeze_vision=cfg.freeze_vision,
+                                         gradient_checkpointing=cfg.gradient_checkpointing, **common,
                                          max_length=cfg.max_length, on_overflow=cfg.on_overflow)
         scorer.contract = cfg.media_contract(scorer.processor, family_of(scorer.backbone.config).model_type)
         scorer.config.media = scorer.contract.to_dict()
-        if cfg.gradient_checkpointing:
-            scorer.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         return scorer
     from transformers import AutoConfig, AutoProcessor
 

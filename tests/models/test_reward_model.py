@@ -132,3 +132,17 @@ def test_scoring_with_another_contract_warns(tiny_checkpoint, tmp_path, caplog):
         model = RewardModel.from_pretrained(tmp_path / "c", media=other)
     assert model.contract.video.nframes == 4
     assert "differs from the one it was trained with" in caplog.text and "video.nframes: None -> 4" in caplog.text
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8, "dropout": 0.0}])
+def test_saving_a_gathered_state_dict_writes_it_instead_of_the_live_weights(tiny_checkpoint, tmp_path, lora):
+    # Under ZeRO-3 / FSDP the live parameters are shards; Trainer passes the gathered state dict instead.
+    model = RewardModel.build(tiny_checkpoint("qwen2_5_vl"), lora=lora)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["head.fc2.bias"] += 1.0
+    vision_key = next(k for k in state if ".visual." in k and k.endswith("weight"))
+    state[vision_key] += 0.5
+    model.save_pretrained(tmp_path / "g", state_dict=state)
+    loaded = RewardModel.from_pretrained(tmp_path / "g")
+    assert torch.allclose(loaded.head.fc2.bias, model.head.fc2.bias + 1.0)
+    assert torch.allclose(loaded.state_dict()[vision_key], state[vision_key])

@@ -128,3 +128,15 @@ def test_ddp_on_cpu_with_torchrun(tiny_checkpoint, pairs_jsonl, tmp_path):
     # Eval gathered across both ranks: every labelled non-tie pair counted once (6 records, 2 ranks).
     assert 0.0 <= metrics["eval_accuracy"] <= 1.0
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def test_cli_config_file_after_the_stage_and_gradient_checkpointing(tiny_checkpoint, pairs_jsonl, tmp_path):
+    from mmreward.cli import main
+
+    config = tmp_path / "bt.yaml"
+    config.write_text(f"model: {tiny_checkpoint('qwen2_5_vl')}\ntrain_data: {pairs_jsonl}\nmax_steps: 1\n"
+                      f"use_cpu: true\nsave_strategy: 'no'\ngradient_checkpointing: true\nlora_r: 2\n"
+                      f"output_dir: {tmp_path / 'o'}\n")
+    assert main(["train", "bt", "--config", str(config), "--learning_rate", "1e-3"]) == 0
+    assert (tmp_path / "o" / "adapter" / "adapter_config.json").is_file()
+    assert main(["train", "bt", "--config", str(config), "--lerning_rate", "1e-3"]) == 2
