@@ -29,11 +29,12 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from mmreward.demo import run_demo
+    from mmreward.demo import DemoSettings, run_demo
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mmreward-demo-"))
-    run_demo(out, family=args.family)
-    return 0
+    settings = DemoSettings(family=args.family, steps=args.steps, progress=not args.no_progress)
+    report = run_demo(out, settings)
+    return 0 if report.accuracy_after else 1
 
 
 def _cmd_tiny(args: argparse.Namespace) -> int:
@@ -150,9 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="offline end-to-end demo on a tiny model (CPU, seconds)")
+    demo = sub.add_parser("demo", help="offline end-to-end demo: train a tiny reward model on CPU (minutes)")
     demo.add_argument("--out", help="working directory (default: a new temporary directory)")
     demo.add_argument("--family", choices=sorted(FAMILIES), default="qwen2_5_vl")
+    demo.add_argument("--steps", type=int, default=300, help="training steps")
+    demo.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
     demo.set_defaults(func=_cmd_demo)
 
     tiny = sub.add_parser("tiny", help="write a tiny random-weight Qwen-VL checkpoint directory")

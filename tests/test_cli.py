@@ -55,16 +55,16 @@ def test_data_validate_reports_the_bad_line(tmp_path, capsys):
     assert (tmp_path / "pairs.errors.jsonl").is_file()
 
 
-def test_demo_runs_the_real_path(tmp_path):
-    from mmreward.demo import run_demo
+def test_shortened_demo_trains_well_above_chance(tmp_path):
+    from mmreward.demo import DemoSettings, run_demo
 
-    report = run_demo(tmp_path, family="qwen2_5_vl")
-    assert report.video_frames % 2 == 0 and report.video_frames >= 4
-    # 40 frames at 10 fps sampled at 2 fps -> 8 frames, indices spread over the whole video.
-    assert report.video_indices[0] == 0 and report.video_indices[-1] == 39
-    assert report.video_tokens > 0 and report.image_tokens > 0
-    assert 0.0 < report.p_yes < 1.0
-    assert (tmp_path / "tiny-qwen2_5_vl" / "model.safetensors").is_file()
+    report = run_demo(tmp_path, DemoSettings(n_images=100, n_videos=60, steps=80, batch_size=8, progress=False))
+    assert report.test_pairs["image"] >= 10 and report.test_pairs["video"] >= 6
+    # Trained on held-in pairs, measured on held-out pairs: clearly above chance for both kinds.
+    assert report.accuracy_after["image"] >= 0.85 and report.accuracy_after["video"] >= 0.75
+    assert (report.model / "mmreward_config.json").is_file() and (report.model / "head.safetensors").is_file()
+    scores = [json.loads(x) for x in report.scores.read_text().splitlines()]
+    assert len(scores) == 4 and all(s["preferred"] in ("A", "B", "tie") for s in scores)
 
 
 def test_console_script_is_installed():

@@ -35,7 +35,10 @@ ATTRIBUTES = ("colour", "shape", "position")
 # x264's rate-control lookahead (mbtree) makes output differ between processes for identical frames; without
 # it, and single-threaded, the same frames always give the same bytes, so rebuilt data sets are identical.
 _X264 = {"threads": "1", "x264-params": "rc-lookahead=0"}
-_OPTIONS = ("kind", "n", "seed", "size", "frames", "fps")
+_OPTIONS = ("kind", "n", "seed", "size", "frames", "fps", "target")
+# Attributes a fixed `target` may pin, per kind.
+_TARGET_KEYS = {"image": {"colour": COLOURS, "shape": SHAPES, "position": POSITIONS},
+                "video": {"colour": COLOURS, "motion": DIRECTIONS}}
 _DEFAULTS = {"image": {"size": 112}, "video": {"size": 64, "frames": 8, "fps": 4}}
 
 
@@ -57,6 +60,13 @@ def _options(spec: Any) -> dict[str, Any]:
         raise ValueError(f"source {spec.name!r}: size must be >= 32 (and even for videos), got {opts['size']}")
     if kind == "video" and (opts["frames"] < 2 or opts["fps"] < 1):
         raise ValueError(f"source {spec.name!r}: videos need frames >= 2 and fps >= 1")
+    target = opts.get("target") or {}
+    for key, value in target.items():
+        valid = _TARGET_KEYS[kind].get(key)
+        if valid is None or value not in valid:
+            raise ValueError(f"source {spec.name!r}: target {key}={value!r} invalid for {kind}; valid: "
+                             + "; ".join(f"{k} in {', '.join(v)}" for k, v in _TARGET_KEYS[kind].items()))
+    opts["target"] = dict(target)
     return opts
 
 
@@ -66,7 +76,9 @@ def synthetic_pairs(spec: Any, media_dir: Path) -> Iterator[PreferencePair]:
     Args:
         spec: a ``SourceSpec``; ``spec.options`` holds ``kind`` ("image" | "video", default "image"), ``n``
             (pairs, default 100), ``seed`` (default 0), ``size`` (square side in pixels; 112 for images, 64
-            for videos), ``frames`` (video length, default 8) and ``fps`` (default 4).
+            for videos), ``frames`` (video length, default 8), ``fps`` (default 4) and ``target`` (pin
+            attributes of the matching candidate: colour/shape/position for images, colour/motion for videos;
+            the demo pins one prompt per kind).
         media_dir: folder for generated media; files go to ``media_dir/<spec.name>/<index>_{a,b}.{png,mp4}``.
 
     Returns:
@@ -106,6 +118,8 @@ def _image_pair(rng: np.random.Generator, i: int, opts: dict[str, Any], media_di
     # str(): rng.choice returns numpy strings, which would leak into the JSON-bound meta.
     target = {"colour": str(rng.choice(list(COLOURS))), "shape": str(rng.choice(SHAPES)),
               "position": str(rng.choice(list(POSITIONS)))}
+    # A pinned target (e.g. the demo's single prompt "a red circle on the left") replaces the random draw.
+    target.update(opts["target"])
     differs = str(rng.choice(ATTRIBUTES))
     choices = {"colour": list(COLOURS), "shape": list(SHAPES), "position": list(POSITIONS)}[differs]
     other = {**target, differs: str(rng.choice([c for c in choices if c != target[differs]]))}
@@ -146,8 +160,8 @@ def _video_pair(rng: np.random.Generator, i: int, opts: dict[str, Any], media_di
                 stem: str) -> PreferencePair:
     from mmreward.data.synthetic import write_video
 
-    colour = str(rng.choice(list(COLOURS)))
-    motion = str(rng.choice(list(DIRECTIONS)))
+    colour = str(opts["target"].get("colour") or rng.choice(list(COLOURS)))
+    motion = str(opts["target"].get("motion") or rng.choice(list(DIRECTIONS)))
     other = str(rng.choice([m for m in MOTIONS if m != motion]))
     clips = [_moving_square(rng, colour, m, opts["size"], opts["frames"]) for m in (motion, other)]
     meta = {"target": {"colour": colour, "motion": motion}, "other": {"colour": colour, "motion": other},
@@ -186,6 +200,11 @@ def _moving_square(rng: np.random.Generator, colour: str, motion: str, size: int
 
 # ---------------------------------------------------------------------------------------------- demo
 
+# The demo's prompts, as the issue describes them: "a red circle on the left" against images that differ in
+# colour, shape or position; "a square moving right" against other motions.
+DEMO_IMAGE_TARGET = {"colour": "red", "shape": "circle", "position": "left"}
+DEMO_VIDEO_TARGET = {"motion": "right"}
+
 def demo_recipe(n_images: int = 480, n_videos: int = 240, seed: int = 0) -> Any:
     """The demo recipe (``data_recipes/demo.yaml`` holds the same with the default sizes).
 
@@ -195,18 +214,19 @@ def demo_recipe(n_images: int = 480, n_videos: int = 240, seed: int = 0) -> Any:
         seed: generation and split seed.
 
     Returns:
-        A ``mmreward.data.recipe.Recipe`` with sources ``shapes_images`` and ``shapes_videos``, split 80/20
-        by prompt.
+        A ``mmreward.data.recipe.Recipe`` with sources ``shapes_images`` ("a red circle on the left") and
+        ``shapes_videos`` ("a … square moving right"), split 80/20 by pair.
     """
     from mmreward.data.recipe import Recipe, RecipeSource
 
     sources = [
         RecipeSource(name="shapes_images", converter="synthetic_shapes",
-                     options={"kind": "image", "n": n_images, "seed": seed}),
+                     options={"kind": "image", "n": n_images, "seed": seed, "target": dict(DEMO_IMAGE_TARGET)}),
         RecipeSource(name="shapes_videos", converter="synthetic_shapes",
-                     options={"kind": "video", "n": n_videos, "seed": seed}),
+                     options={"kind": "video", "n": n_videos, "seed": seed, "target": dict(DEMO_VIDEO_TARGET)}),
     ]
-    return Recipe(name="demo", seed=seed, splits={"train": 0.8, "test": 0.2}, group_by="prompt",
+    # One prompt per kind, so pairs (not prompts) are what the split holds out.
+    return Recipe(name="demo", seed=seed, splits={"train": 0.8, "test": 0.2}, group_by="id",
                   shard_size=5000, sources=sources)
 
 

@@ -58,12 +58,29 @@ FAMILIES: dict[str, TinySpec] = {
     "qwen3_vl": TinySpec("qwen3_vl", 16, "qwen3_vl.jinja"),
 }
 
-# Small model dimensions shared by all families: fast on CPU, but every code path (GQA, M-RoPE, vision merger,
-# window attention, deepstack) is still exercised.
-_HIDDEN, _HEADS, _KV_HEADS, _LAYERS, _INTERMEDIATE = 64, 4, 2, 2, 128
-_VISION_HIDDEN, _VISION_HEADS, _VISION_DEPTH = 32, 2, 2
-# M-RoPE sections (temporal, height, width) must sum to head_dim / 2 = 8.
-_MROPE_SECTION = [2, 3, 3]
+@dataclass(frozen=True)
+class TinySize:
+    """Model dimensions shared by all families. Every code path (GQA, M-RoPE, vision merger, window attention,
+    deepstack) is exercised at any size."""
+
+    hidden: int
+    heads: int
+    kv_heads: int
+    layers: int
+    intermediate: int
+    vision_hidden: int
+    vision_heads: int
+    vision_depth: int
+    # M-RoPE sections (temporal, height, width); they sum to head_dim / 2.
+    mrope_section: tuple[int, int, int]
+
+
+SIZES: dict[str, TinySize] = {
+    # Tests: a forward pass in milliseconds.
+    "tiny": TinySize(64, 4, 2, 2, 128, 32, 2, 2, (2, 3, 3)),
+    # The demo: still seconds per epoch on a 2-core CPU, but enough capacity to learn the synthetic task.
+    "small": TinySize(128, 4, 2, 4, 256, 64, 2, 4, (4, 6, 6)),
+}
 
 
 def shipped_chat_template(name: str) -> str:
@@ -149,7 +166,7 @@ def build_tokenizer(seed_vocab_size: int = 1024):
     return tok
 
 
-def _model_config(spec: TinySpec, tokenizer):
+def _model_config(spec: TinySpec, tokenizer, size: TinySize):
     """The family's config class, filled with tiny dimensions and the tokenizer's special token ids."""
     from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
 
@@ -162,25 +179,26 @@ def _model_config(spec: TinySpec, tokenizer):
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
     pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=_HIDDEN, intermediate_size=_INTERMEDIATE,
-        num_hidden_layers=_LAYERS, num_attention_heads=_HEADS, num_key_value_heads=_KV_HEADS,
+        vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.intermediate,
+        num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
         max_position_embeddings=4096, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad,
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": _MROPE_SECTION},
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(size.mrope_section)},
     )
     if spec.model_type == "qwen2_vl":
-        vision = dict(depth=_VISION_DEPTH, embed_dim=_VISION_HIDDEN, hidden_size=_HIDDEN, mlp_ratio=2,
-                      num_heads=_VISION_HEADS, patch_size=spec.patch_size)
+        vision = dict(depth=size.vision_depth, embed_dim=size.vision_hidden, hidden_size=size.hidden, mlp_ratio=2,
+                      num_heads=size.vision_heads, patch_size=spec.patch_size)
         return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
     if spec.model_type == "qwen2_5_vl":
-        vision = dict(depth=_VISION_DEPTH, hidden_size=_VISION_HIDDEN, intermediate_size=2 * _VISION_HIDDEN,
-                      num_heads=_VISION_HEADS, out_hidden_size=_HIDDEN, patch_size=spec.patch_size,
-                      window_size=112, fullatt_block_indexes=[1])
+        vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden,
+                      intermediate_size=2 * size.vision_hidden, num_heads=size.vision_heads,
+                      out_hidden_size=size.hidden, patch_size=spec.patch_size, window_size=112,
+                      fullatt_block_indexes=[size.vision_depth - 1])
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
-    text["head_dim"] = _HIDDEN // _HEADS
+    text["head_dim"] = size.hidden // size.heads
     text["rope_parameters"] = dict(text["rope_parameters"], mrope_interleaved=True, rope_theta=5000000.0)
-    vision = dict(depth=_VISION_DEPTH, hidden_size=_VISION_HIDDEN, intermediate_size=2 * _VISION_HIDDEN,
-                  num_heads=_VISION_HEADS, out_hidden_size=_HIDDEN, patch_size=spec.patch_size,
-                  num_position_embeddings=256, deepstack_visual_indexes=[1])
+    vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden, intermediate_size=2 * size.vision_hidden,
+                  num_heads=size.vision_heads, out_hidden_size=size.hidden, patch_size=spec.patch_size,
+                  num_position_embeddings=256, deepstack_visual_indexes=[size.vision_depth - 1])
     return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
 
 
@@ -217,13 +235,14 @@ def _processor(spec: TinySpec, tokenizer, chat_template: str):
     )
 
 
-def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0) -> Path:
+def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny") -> Path:
     """Write a complete tiny random-weight checkpoint directory for one Qwen-VL family.
 
     Args:
         out_dir: directory to write (created; existing files are overwritten).
         family: one of `FAMILIES` ("qwen2_vl", "qwen2_5_vl", "qwen3_vl").
         seed: seed for the random weights; the same seed gives byte-identical weights.
+        size: "tiny" (tests) or "small" (the demo), see `SIZES`.
 
     Returns:
         The checkpoint directory, loadable with `AutoModelForImageTextToText.from_pretrained`.
@@ -240,7 +259,9 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
 
     tokenizer = build_tokenizer()
     tokenizer.chat_template = template
-    config = _model_config(spec, tokenizer)
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    config = _model_config(spec, tokenizer, SIZES[size])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
