@@ -38,6 +38,9 @@ from typing import Any
 from mmreward.data.schema import MediaItem, PreferencePair, Record, RecordError, parse_record
 from mmreward.data.sources_io import find_tables, iter_tables
 
+# How to fetch a hub dataset for a local copy; converters fill in the repo id and any extra advice.
+DOWNLOAD_HINT = "Download it with: huggingface-cli download --repo-type dataset {} --local-dir DIR{}"
+
 
 @dataclass
 class SourceSpec:

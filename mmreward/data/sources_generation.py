@@ -19,6 +19,7 @@ from typing import Any
 
 from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair, Record
 from mmreward.data.sources import (
+    DOWNLOAD_HINT,
     BadRow,
     Skip,
     SourceSpec,
@@ -34,9 +35,6 @@ from mmreward.data.sources import (
     save_image,
 )
 
-_GET = "Download it with: huggingface-cli download --repo-type dataset {} --local-dir DIR{}"
-
-
 # ---- Pick-a-Pic v2 ----
 
 def pickapic_v2(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
@@ -48,7 +46,7 @@ def pickapic_v2(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     meta keeps ranking, user, models, uids and creation time.
     """
     check_options(spec)
-    rows = read_rows(spec, hint=_GET.format("yuvalkirstain/pickapic_v2", " (about 335 GB with images)"))
+    rows = read_rows(spec, hint=DOWNLOAD_HINT.format("yuvalkirstain/pickapic_v2", " (about 335 GB with images)"))
     return convert_rows(spec, rows, partial(_pickapic_row, spec, media_dir))
 
 
@@ -89,7 +87,7 @@ def hpdv2(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     `human_preference` (test.json holds rankings, not pairs) are skipped. Ids are row numbers.
     """
     check_options(spec)
-    rows = read_rows(spec, hint=_GET.format("zhwang/HPDv2", " and unpack the image archives of the split in DIR"))
+    rows = read_rows(spec, hint=DOWNLOAD_HINT.format("zhwang/HPDv2", " and unpack the image archives of the split in DIR"))
     return convert_rows(spec, rows, partial(_hpdv2_row, spec, media_dir, dataset_root(spec)))
 
 
@@ -189,7 +187,7 @@ def videofeedback(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     Ids are the `id` column; meta keeps the video link.
     """
     check_options(spec, "use_video_link")
-    hint = _GET.format("TIGER-Lab/VideoFeedback", " and unzip the frame / video archives in DIR")
+    hint = DOWNLOAD_HINT.format("TIGER-Lab/VideoFeedback", " and unzip the frame / video archives in DIR")
     rows = read_rows(spec, files=("annotated/{split}-*.parquet",), hint=hint)
     convert = partial(_videofeedback_row, spec, dataset_root(spec), bool(spec.options.get("use_video_link")))
     return convert_rows(spec, rows, convert)

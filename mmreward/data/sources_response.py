@@ -22,6 +22,7 @@ from typing import Any
 
 from mmreward.data.schema import Candidate, MediaItem, PreferencePair, Record, parse_record
 from mmreward.data.sources import (
+    DOWNLOAD_HINT,
     BadRow,
     Skip,
     SourceSpec,
@@ -37,9 +38,6 @@ from mmreward.data.sources import (
     require_text,
 )
 
-_GET = "Download it with: huggingface-cli download --repo-type dataset {} --local-dir DIR{}"
-
-
 # ---- RLAIF-V and TRL rows ----
 
 def rlaif_v(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
@@ -51,7 +49,7 @@ def rlaif_v(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     `media_dir/<name>/<row>.<ext>` (`<row>-<i>` when a row has several).
     """
     check_options(spec)
-    hint = _GET.format("openbmb/RLAIF-V-Dataset", " (or trl-lib/rlaif-v for the TRL form)")
+    hint = DOWNLOAD_HINT.format("openbmb/RLAIF-V-Dataset", " (or trl-lib/rlaif-v for the TRL form)")
     root = dataset_root(spec)
     return convert_rows(spec, read_rows(spec, hint=hint), partial(_rlaif_row, spec, media_dir, root))
 
@@ -126,7 +124,7 @@ def mm_rlhf(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     `rejected_reason` and `ls_factor` go to meta.
     """
     check_options(spec)
-    hint = _GET.format("yifanzhang114/MM-RLHF", " and unzip the media zips (long, mcq, safety, short, video) in DIR")
+    hint = DOWNLOAD_HINT.format("yifanzhang114/MM-RLHF", " and unzip the media zips (long, mcq, safety, short, video) in DIR")
     rows = read_rows(spec, files=("dpo_pairs.jsonl",), hint=hint)
     return convert_rows(spec, rows, partial(_mm_rlhf_row, spec, dataset_root(spec)))
 
@@ -179,7 +177,7 @@ def vlfeedback(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     mode = spec.options.get("pairs", "best_worst")
     if mode not in ("best_worst", "all"):
         raise ValueError(f'source {spec.name!r}: options.pairs must be "best_worst" or "all", got {mode!r}')
-    hint = _GET.format("MMInstruction/VLFeedback", " and unzip merged_images.zip in DIR")
+    hint = DOWNLOAD_HINT.format("MMInstruction/VLFeedback", " and unzip merged_images.zip in DIR")
     rows = read_rows(spec, files=("vlfeedback_80k.jsonl",), hint=hint)
     return convert_rows(spec, rows, partial(_vlfeedback_row, spec, dataset_root(spec), mode))
 
@@ -259,7 +257,7 @@ def povid(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
     flat COCO train2014 folder), that one is used.
     """
     check_options(spec, "image_root")
-    hint = _GET.format("YiyangAiLab/POVID_preference_data_for_VLLMs",
+    hint = DOWNLOAD_HINT.format("YiyangAiLab/POVID_preference_data_for_VLLMs",
                        "; the images are COCO train2014 (set options.image_root to their folder)")
     root = dataset_root(spec, "image_root")
     return convert_rows(spec, read_rows(spec, hint=hint), partial(_povid_row, spec, root))
@@ -307,7 +305,7 @@ def skywork_preference(spec: SourceSpec, media_dir: Path) -> Iterator[Record | S
     `meta["context"]` ([{role, content}], oldest first). `source` goes to meta.
     """
     check_options(spec)
-    hint = _GET.format("Skywork/Skywork-Reward-Preference-80K-v0.2", "")
+    hint = DOWNLOAD_HINT.format("Skywork/Skywork-Reward-Preference-80K-v0.2", "")
     return convert_rows(spec, read_rows(spec, hint=hint), partial(_skywork_row, spec))
 
 

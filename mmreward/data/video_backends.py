@@ -38,6 +38,14 @@ def default_num_threads() -> int:
     return min(4, os.cpu_count() or 1)
 
 
+def _check_indices(label: str, indices: list[int], total: int) -> None:
+    """Both readers refuse an empty request or an index past the end, with the same message."""
+    if not indices:
+        raise MediaError(f"{label}: no frames requested")
+    if max(indices) >= total:
+        raise MediaError(f"{label}: frame {max(indices)} requested, video has {total}")
+
+
 @dataclass
 class VideoSource:
     """Where the encoded video is: a file path or in-memory bytes; ``label`` names it in error messages."""
@@ -157,10 +165,7 @@ class DecordReader:
         Returns:
             frames: (len(indices), H, W, 3) uint8.
         """
-        if not indices:
-            raise MediaError(f"{self.label}: no frames requested")
-        if max(indices) >= self.total_frames:
-            raise MediaError(f"{self.label}: frame {max(indices)} requested, video has {self.total_frames}")
+        _check_indices(self.label, indices, self.total_frames)
         try:
             frames = self._vr.get_batch(list(indices)).asnumpy()
         except Exception as e:
@@ -258,10 +263,7 @@ class PyAVReader:
         Returns:
             frames: (len(indices), H, W, 3) uint8.
         """
-        if not indices:
-            raise MediaError(f"{self.label}: no frames requested")
-        if max(indices) >= self.total_frames:
-            raise MediaError(f"{self.label}: frame {max(indices)} requested, video has {self.total_frames}")
+        _check_indices(self.label, indices, self.total_frames)
         wanted = sorted(set(indices))
         got: dict[int, np.ndarray] = {}
         try:
