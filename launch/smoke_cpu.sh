@@ -6,14 +6,18 @@
 set -euo pipefail
 work=${1:-$(mktemp -d -t mmreward-smoke-XXXXXX)}
 tiny=/tmp/mmreward-tiny/qwen2_5_vl
-mm() { "${PYTHON:-python}" -m mmreward.cli "$@"; }
+# The project's .venv when it exists (make demo / make test create it), else whatever python is on PATH.
+if [[ -z ${PYTHON:-} ]]; then
+  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
+fi
+mm() { "$PYTHON" -m mmreward.cli "$@"; }
 export HF_HUB_OFFLINE=1
 
 [[ -f $tiny/config.json ]] || mm tiny --family qwen2_5_vl --out "$tiny"
 [[ -f $work/data/manifest.json ]] || mm data build data_recipes/demo.yaml --out "$work/data"
 
 # A few held-out pairs to score (write_jsonl re-anchors their media paths to the new file).
-"${PYTHON:-python}" -c 'import sys
+"$PYTHON" -c 'import sys
 from mmreward.data.recipe import load_split
 from mmreward.data.schema import write_jsonl
 write_jsonl(sys.argv[2], (lambda r: r[:4] + r[-4:])(load_split(sys.argv[1], "test")))' "$work/data" "$work/few_test.jsonl"
