@@ -7,6 +7,7 @@
     mmreward score --model DIR --prompt "a red circle" a.mp4 b.mp4
     mmreward train bt --config launch/configs/tiny_cpu/bt.yaml [--key value …]
     mmreward data build data_recipes/demo.yaml --out DIR
+    mmreward eval --benchmark videogen_rewardbench --data DIR --model CKPT [--scorer head] [--out DIR]
 """
 
 from __future__ import annotations
@@ -143,6 +144,31 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mmreward.evaluation.runner import EvalConfig, run_eval
+
+    values = {}
+    if args.suite:
+        values = yaml.safe_load(Path(args.suite).read_text()) or {}
+    flags = {k: v for k, v in vars(args).items()
+             if k in EvalConfig.__dataclass_fields__ and v is not None and k != "options"}
+    flags["progress"] = not args.no_progress
+    if args.option:
+        values.setdefault("options", {}).update(dict(kv.split("=", 1) for kv in args.option))
+    try:
+        cfg = EvalConfig(**{**values, **flags})
+    except TypeError as err:
+        logger.error("%s; valid keys: %s", err, ", ".join(EvalConfig.__dataclass_fields__))
+        return 2
+    if not (cfg.benchmark and cfg.data and cfg.model):
+        logger.error("--benchmark, --data and --model are required (or set them in --suite)")
+        return 2
+    run_eval(cfg)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mmreward.models.tiny import FAMILIES
@@ -182,6 +208,29 @@ def build_parser() -> argparse.ArgumentParser:
                        help="skip: write failed records to <output>.errors.jsonl, score the rest, exit 3")
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     score.set_defaults(func=_cmd_score)
+
+    ev = sub.add_parser("eval", help="evaluate a scorer on a vision reward benchmark")
+    ev.add_argument("--benchmark", help="registry name, e.g. vl_rewardbench, videogen_rewardbench")
+    ev.add_argument("--data", help="local copy of the benchmark in its published layout (or a hub id)")
+    ev.add_argument("--model", help="scorer checkpoint, plain VLM, or open_clip MODEL[:PRETRAINED]")
+    ev.add_argument("--suite", help="a suite YAML from eval/ (keys of EvalConfig); flags override it")
+    ev.add_argument("--scorer", choices=("head", "yes_token", "clip"))
+    ev.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
+    ev.add_argument("--out", help="output folder (default eval_results/<benchmark>)")
+    ev.add_argument("--order", choices=("given", "both", "random"), help="judge presentation order")
+    ev.add_argument("--k", type=int, help="samples per item (majority vote) for stochastic judges")
+    ev.add_argument("--seed", type=int)
+    ev.add_argument("--batch-size", dest="batch_size", type=int)
+    ev.add_argument("--num-workers", dest="num_workers", type=int)
+    ev.add_argument("--on-error", dest="on_error", choices=("raise", "skip"))
+    ev.add_argument("--limit", type=int, help="only the first N items (smoke runs)")
+    ev.add_argument("--dtype")
+    ev.add_argument("--option", action="append", help="loader option KEY=VALUE (e.g. split=test)")
+    ev.add_argument("--probes", type=lambda s: [p for p in s.split(",") if p],
+                    help="comma-separated bias probes: position_consistency, length_bias, "
+                         "frame_count_sensitivity, fps_sensitivity, resolution_sensitivity")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=_cmd_eval)
 
     train = sub.add_parser("train", help="train a reward model or judge")
     train.add_argument("stage", choices=sorted(TRAINERS))

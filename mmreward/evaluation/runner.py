@@ -1,0 +1,183 @@
+"""Score a benchmark with any scorer and write results: metrics JSON, per-sample JSONL, a markdown table, plots.
+
+    mmreward eval --benchmark videogen_rewardbench --data DIR --model CKPT [--scorer head] [--out DIR]
+    torchrun --nproc_per_node 8 -m mmreward.cli eval --benchmark vl_rewardbench --data DIR --model CKPT
+
+Under torchrun every rank scores a contiguous shard (contiguous, so pairs that share media stay together and
+each unique media item is still scored once) and rank 0 gathers the per-sample results, computes the metrics on
+all of them and writes the outputs: the numbers equal a one-process run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mmreward.evaluation.benchmarks import BenchmarkData, get_benchmark
+from mmreward.evaluation.metric_glue import compute_metrics
+from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, summarize_protocol
+from mmreward.evaluation.report import write_plots, write_table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation run."""
+
+    # Benchmark registry name (mmreward.evaluation.benchmarks.BENCHMARKS).
+    benchmark: str
+    # Local copy of the benchmark in its published layout (or a hub id).
+    data: str
+    # Scorer checkpoint, plain VLM (yes-token), or open_clip name (with scorer "clip").
+    model: str
+    # Force a scorer kind: head | yes_token | clip (default: from the checkpoint).
+    scorer: str | None = None
+    # Yes-token question mode for a plain VLM: pointwise | pairwise.
+    mode: str | None = None
+    # Output folder (default: eval_results/<benchmark>).
+    out: str | None = None
+    # Loader options (e.g. {"split": "test"} for GenAI-Bench).
+    options: dict = field(default_factory=dict)
+    # Judge protocol: presentation order (given | both | random), samples per item, seed.
+    order: str = "given"
+    k: int = 1
+    seed: int = 0
+    # Scoring: units per forward, media-decoding worker processes, what to do with bad records.
+    batch_size: int = 8
+    num_workers: int = 0
+    on_error: str = "skip"
+    # Evaluate only the first N items (smoke runs); None: all.
+    limit: int | None = None
+    # Bias probes to run and report (names in mmreward.evaluation.probes.PROBES), e.g. ["length_bias"].
+    probes: list[str] = field(default_factory=list)
+    # Weights dtype for model scorers.
+    dtype: str = "auto"
+    progress: bool = True
+
+
+def _dist():
+    """(rank, world size), initialising torch.distributed under torchrun."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        import torch
+
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if world > 1 else (0, 1)
+
+
+def _gather(rows: list[dict], world: int) -> list[dict]:
+    if world == 1:
+        return rows
+    import torch.distributed as dist
+
+    parts: list = [None] * world
+    dist.all_gather_object(parts, rows)
+    return [row for part in parts for row in part]
+
+
+def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dict]:
+    """Per-sample output rows (JSON-ready), with the record's position for ordering after a gather."""
+    rows = []
+    for i, (record, result) in enumerate(zip(records, results)):
+        row = {"index": offset + i, "id": record.id, **{k: record.meta.get(k) for k in ("category", "subcategory",
+                                                                                       "group") if k in record.meta}}
+        if data.kind == "pairs":
+            row.update(label=record.label, dimensions=record.dimensions or None, margin=result.margin,
+                       preferred=result.preferred, consistent=result.consistent,
+                       parse_failures=result.parse_failures, scores=getattr(result, "scores", None) or None)
+            row.update({k: record.meta[k] for k in ("vote_type", "hard") if k in record.meta})
+            row["paths"] = [str(m.path or m.url or "") for m in record.all_media() if m.path or m.url]
+        else:
+            row.update(score=result.score, rank=record.meta.get("rank"), correct=record.meta.get("correct"))
+        if getattr(result, "error", None):
+            row["error"] = result.error
+        rows.append(row)
+    return rows
+
+
+def run_eval(cfg: EvalConfig) -> dict:
+    """Evaluate a scorer on a benchmark; returns the results dict (also written to `<out>/results.json`)."""
+    from mmreward.scoring import load_scorer
+
+    rank, world = _dist()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    spec = get_benchmark(cfg.benchmark)
+    data = spec.load(cfg.data, cfg.options)
+    records = data.records[: cfg.limit] if cfg.limit else data.records
+    if data.expected_size and not cfg.limit and len(data.records) != data.expected_size:
+        logger.warning("%s: %d items, the paper used %d; numbers are not strictly comparable", cfg.benchmark,
+                       len(data.records), data.expected_size)
+    timings["load"] = time.perf_counter() - t0
+    scorer = load_scorer(cfg.model, kind=cfg.scorer, mode=cfg.mode, **({"dtype": cfg.dtype}
+                                                                        if cfg.scorer != "clip" else {}))
+    protocol = JudgeProtocol(order=cfg.order, k=cfg.k, seed=cfg.seed)
+    size = -(-len(records) // world)
+    shard = records[rank * size:(rank + 1) * size]
+    t1 = time.perf_counter()
+    score_kwargs = dict(batch_size=cfg.batch_size, num_workers=cfg.num_workers, on_error=cfg.on_error,
+                        progress=cfg.progress and rank == 0)
+    # Presentation order and repeated samples only mean something for pairs; list-wise items are scored as is.
+    if data.kind == "pairs":
+        results = apply_protocol(scorer, shard, protocol, **score_kwargs)
+    else:
+        results = scorer.score(shard, **score_kwargs)
+    timings["score"] = time.perf_counter() - t1
+    rows = sorted(_gather(_sample_rows(data, rank * size, shard, results), world), key=lambda r: r["index"])
+    if rank != 0:
+        return {}
+    t2 = time.perf_counter()
+    metrics = compute_metrics(spec.metrics, data.kind, rows)
+    timings["metrics"] = time.perf_counter() - t2
+    probes = _run_probes(cfg, scorer, records, score_kwargs)
+    timings["probes"] = time.perf_counter() - t2 - timings["metrics"]
+    out = Path(cfg.out or f"eval_results/{cfg.benchmark}")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "benchmark": cfg.benchmark, "data": str(cfg.data), "revision": data.revision, "items": len(rows),
+        "expected_size": data.expected_size, "info": data.info, "model": str(cfg.model),
+        "scorer": scorer.kind, "sampling_contract": _contract(scorer), "protocol": protocol.describe(),
+        "protocol_summary": summarize_protocol(results) if world == 1 and data.kind == "pairs" else None,
+        "metrics": metrics, "probes": probes, "errors": sum(1 for r in rows if r.get("error")), "world_size": world,
+        "timings": {**timings, "total": time.perf_counter() - t0}, "config": asdict(cfg),
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    write_table(summary, out / "results.md")
+    write_plots(rows, data.kind, out)
+    logger.info("%s: %s -> %s", cfg.benchmark, _headline(metrics), out)
+    return summary
+
+
+def _run_probes(cfg: EvalConfig, scorer, records, score_kwargs: dict) -> dict:
+    """The requested bias probes on the (rank 0) records; each result goes into results.json and the table."""
+    from mmreward.evaluation.probes import PROBES
+
+    out = {}
+    for name in cfg.probes:
+        if name not in PROBES:
+            raise KeyError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
+        kwargs = {**score_kwargs, "progress": False}
+        result = PROBES[name](scorer, records, **kwargs)
+        # Per-record detail goes to its own file; the summary stays readable.
+        out[name] = {k: v for k, v in result.items() if k not in ("per_record", "inconsistent_ids")}
+    return out
+
+
+def _contract(scorer) -> dict | None:
+    contract = getattr(scorer, "contract", None)
+    return contract.to_dict() if contract is not None and hasattr(contract, "to_dict") else None
+
+
+def _headline(metrics: dict) -> str:
+    flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    return ", ".join(f"{k} {v:.4f}" for k, v in list(flat.items())[:6])
