@@ -78,7 +78,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     ),
     "mm_rlhf_rewardbench": BenchmarkSpec(
         loader="benchmarks_image:load_mm_rlhf_rewardbench",
-        description="MM-RLHF-RewardBench: 170 chosen/rejected pairs over 46 prompts (images and frame folders)",
+        description="MM-RLHF-RewardBench: 170 chosen/rejected pairs over 46 prompts (images, frame folders)",
         metrics=("mmrlhf",),
         download="huggingface-cli download --repo-type dataset yifanzhang114/MM-RLHF-RewardBench "
                  "--local-dir DIR (mm_reward_bench.jsonl and images/; unpack any media archives in DIR)",
@@ -99,8 +99,8 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     ),
     "pickapic_v2_test": BenchmarkSpec(
         loader="benchmarks_image:load_pickapic_v2_test",
-        description="Pick-a-Pic v2 test_unique (500 image pairs, ties 0.5/0.5); options split=validation_unique "
-                    "for the tie-threshold split",
+        description="Pick-a-Pic v2 test_unique (500 image pairs, ties 0.5/0.5); options "
+                    "split=validation_unique for the tie-threshold split",
         metrics=("pickapic", "accuracy_without_ties"),
         download="huggingface-cli download --repo-type dataset yuvalkirstain/pickapic_v2 --include "
                  "'data/test_unique-*' 'data/validation_unique-*' --local-dir DIR",
