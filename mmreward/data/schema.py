@@ -47,11 +47,12 @@ from mmreward.data.records import (
     _required,
     _show,
 )
+from mmreward.data.trajectory import Trajectory, read_trajectories, write_trajectories
 
 __all__ = [
     "LABELS", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
-    "RecordError", "from_hf_dataset", "iter_jsonl", "parse_record", "read_jsonl", "to_hf_dataset",
-    "write_jsonl",
+    "RecordError", "Trajectory", "from_hf_dataset", "iter_jsonl", "parse_record", "read_jsonl",
+    "read_trajectories", "to_hf_dataset", "write_jsonl", "write_trajectories",
 ]
 
 log = logging.getLogger(__name__)

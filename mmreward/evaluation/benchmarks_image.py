@@ -4,8 +4,9 @@
 
 Pairs (`PreferencePair`): VL-RewardBench, Multimodal RewardBench, MM-RLHF-RewardBench, Pick-a-Pic v2.
 List-wise (one `PointwiseRecord` per image, `meta["group"]`, `meta["rank"]`): ImageReward test, HPDv2 test.
-RewardBench 2 (text) is in `benchmarks_text` and shares the plumbing here. `BENCHMARKS[name].download`
-says how to get each one.
+RewardBench 2 (text) is in `benchmarks_text` and shares the plumbing here, which builds on
+`benchmarks_common` (options, revision, size warnings, embedded images). `BENCHMARKS[name].download` says how to
+get each one.
 
 Options of every loader: `media_dir` (where embedded image bytes are written; default
 `<data folder>/.mmreward_media`, or `~/.cache/mmreward/benchmark_media` for hub ids), `media_root` (the folder
@@ -16,8 +17,6 @@ Sizes other than the paper's are logged as warnings and kept in `info["warnings"
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import os
 import re
 from collections import Counter
@@ -30,11 +29,16 @@ from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, Preferen
 from mmreward.data.sources import BadRow, SourceSpec, frames_dir, json_safe, media_path, save_image
 from mmreward.data.sources_io import find_tables, iter_tables
 from mmreward.evaluation.benchmarks import BENCHMARKS, BenchmarkData
-
-log = logging.getLogger(__name__)
+from mmreward.evaluation.benchmarks_common import (
+    check_options,
+    dataset_revision,
+    embedded_image,
+    log_skips,
+    size_warnings,
+)
+from mmreward.evaluation.metrics_grouped import mmrb_bucket
 
 OPTIONS = ("media_dir", "media_root", "split", "on_error")
-_SHA = re.compile(r"[0-9a-f]{40}")
 # Row errors that mean "this row is malformed" rather than a bug here: the rows are untrusted data.
 _ROW_ERRORS = (BadRow, RecordError, KeyError, TypeError, ValueError, IndexError, AttributeError)
 
@@ -70,9 +74,7 @@ def open_source(name: str, source: Any, options: dict, *, split: str = "test", f
     Returns:
         The Source. Raises FileNotFoundError naming the expected layout and how to download it.
     """
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
+    check_options(name, options, OPTIONS)
     on_error = options.get("on_error", "raise")
     if on_error not in ("raise", "skip"):
         raise ValueError(f'{name}: on_error must be "raise" or "skip", got {on_error!r}')
@@ -91,7 +93,7 @@ def open_source(name: str, source: Any, options: dict, *, split: str = "test", f
     cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "mmreward" / "benchmark_media"
     media_dir = Path(options["media_dir"]).expanduser().absolute() if options.get("media_dir") else (
         folders[-1] / ".mmreward_media" if is_local else cache)
-    return Source(name, spec, tables, roots, media_dir, dataset_revision(local if is_local else None, tables),
+    return Source(name, spec, tables, roots, media_dir, dataset_revision(tables, local if is_local else None),
                   on_error)
 
 
@@ -134,8 +136,7 @@ def convert(src: Source, columns: tuple[str, ...], fn: Callable[[int, dict], Ite
             src.skipped[row] = reason
     if first:
         raise ValueError(f"{src.spec.path}: no rows found for {src.name}. {download_text(src.name)}")
-    if src.skipped:
-        log.warning("%s: skipped %d bad row(s); see info['skipped']", src.name, len(src.skipped))
+    log_skips(src.name, list(src.skipped.items()))
     return unique_ids(records)
 
 
@@ -158,11 +159,7 @@ def finish(src: Source, kind: str, records: list[Any], expected: dict[str, tuple
     differ); `expected_size` is the paper's record count (the runner compares it with `len(records)`).
     `info` gets the split, per-category counts (per group for list-wise data), skipped rows and warnings.
     """
-    warnings = []
-    for what, (ours, paper, why) in expected.items():
-        if paper is not None and ours != paper:
-            warnings.append(f"{src.name}: {ours} {what}, the paper used {paper}. {why}".strip())
-            log.warning("%s", warnings[-1])
+    warnings = size_warnings(src.name, expected)
     units = records if kind == "pairs" else {r.meta["group"]: r for r in records}.values()
     info = {"source": src.spec.path, "split": src.spec.split, "records": len(records),
             "categories": dict(Counter(r.meta.get("category") for r in units if r.meta.get("category"))),
@@ -190,14 +187,9 @@ def local_media(kind: str, value: Any, src: Source) -> MediaItem:
 def embedded_or_local_image(value: Any, src: Source, stem: str) -> MediaItem:
     """Return a MediaItem for an image stored as bytes, a `{bytes, path}` struct, or a relative path.
 
-    Bytes are written to `<media_dir>/<name>/<stem>-<content hash>.<ext>`: the hash keeps two different images
-    that share a stem apart, and lets a rerun reuse the file.
+    Bytes are written to `<media_dir>/<name>/<stem>-<content hash>.<ext>` (`save_image_bytes`).
     """
-    data = value.get("bytes") if isinstance(value, dict) else value
-    if isinstance(data, (bytes, bytearray)):
-        stem = f"{stem}-{hashlib.sha1(data).hexdigest()[:10]}"
-        return save_image(bytes(data), spec=src.spec, media_dir=src.media_dir, stem=stem, reuse=True)
-    return local_media("image", value.get("path") if isinstance(value, dict) else value, src)
+    return embedded_image(value, src.media_dir / src.name, stem, lambda path: local_media("image", path, src))
 
 
 def text_field(obj: dict, key: str) -> str:
@@ -218,65 +210,6 @@ def dense_ranks(ranks: list) -> list[int]:
         raise BadRow(f"ranks must be a non-empty list of numbers, got {ranks!r}"[:200])
     order = {r: i + 1 for i, r in enumerate(sorted(set(ranks)))}
     return [order[r] for r in ranks]
-
-
-# ---- revision: what exactly was evaluated ----
-
-def dataset_revision(local: Path | None, tables: Any) -> str | None:
-    """Return the commit the data came from (HF cache path, `--local-dir` metadata, `.git`), else a hash.
-
-    `local` is the source path (None for a hub id), `tables` the table files or a datasets.Dataset. Returns a
-    40-hex commit, `"fingerprint:<x>"` (a Dataset without one), `"sha1:<12 hex>"` of the table files, or None.
-    """
-    if not isinstance(tables, list):
-        files = [Path(f["filename"]) for f in getattr(tables, "cache_files", None) or []]
-        found = _commit_in_paths(files)
-        fingerprint = getattr(tables, "_fingerprint", None)
-        return found or (f"fingerprint:{fingerprint}" if fingerprint else None)
-    first = tables[0].absolute()
-    found = _commit_in_paths([first])  # HF hub cache: .../snapshots/<commit>/...
-    top = local if local is None or local.is_dir() else local.parent
-    folder = first.parent
-    while not found:
-        meta = folder / ".cache" / "huggingface" / "download" / f"{first.relative_to(folder)}.metadata"
-        found = _first_line(meta) or _git_head(folder / ".git")
-        if folder == top or top is None or top not in folder.parents:
-            break
-        folder = folder.parent
-    if found:
-        return found
-    digest = hashlib.sha1()
-    for path in tables:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return f"sha1:{digest.hexdigest()[:12]}"
-
-
-def _commit_in_paths(paths: list[Path]) -> str | None:
-    return next((part for path in paths for part in reversed(path.parts) if _SHA.fullmatch(part)), None)
-
-
-def _first_line(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    line = path.read_text(encoding="utf-8", errors="replace").split("\n", 1)[0].strip()
-    return line if _SHA.fullmatch(line) else None
-
-
-def _git_head(git: Path) -> str | None:
-    """The commit checked out in a `.git` folder, read from its files (HEAD, the ref, packed-refs)."""
-    head = git / "HEAD"
-    if not head.is_file():
-        return None
-    text = head.read_text(encoding="utf-8", errors="replace").strip()
-    if not text.startswith("ref:"):
-        return text if _SHA.fullmatch(text) else None
-    ref = text.removeprefix("ref:").strip()
-    packed = git / "packed-refs"  # a fresh clone may keep the branch only there
-    lines = packed.read_text(encoding="utf-8", errors="replace").splitlines() if packed.is_file() else []
-    packed_sha = next((ln[:40] for ln in lines if ln.endswith(f" {ref}") and _SHA.match(ln)), None)
-    return _first_line(git / ref) or packed_sha
 
 
 # ---- VL-RewardBench ----
@@ -337,27 +270,14 @@ def _vlrb_row(src: Source, obj: dict) -> PreferencePair:
 
 # ---- Multimodal RewardBench ----
 
-def mmrb_subcategory(category: str, item_id: str) -> str:
-    """Return the official accuracy bucket (`2_get_accuracy.py`): safety and reasoning split by id prefix.
-
-    >>> mmrb_subcategory("safety", "pairs_12"), mmrb_subcategory("reasoning", "mathvista_3")
-    ('safety/bias', 'reasoning/math')
-    """
-    lowered = item_id.lower()
-    if category == "safety":
-        return "safety/bias" if lowered.startswith("pairs") else "safety/toxicity"
-    if category == "reasoning":
-        return "reasoning/math" if lowered.startswith("math") else "reasoning/coding"
-    return category
-
-
 def load_multimodal_rewardbench(source: Any, options: dict) -> BenchmarkData:
     """Multimodal RewardBench: a = Output1, b = Output2, label from `Better`; `Image` is relative to `data/`.
 
     Reads `data/all_data.json` (prompts filled in by the repo's `scripts/0_download_data.py`), else
     `all_data_release.json`, whose rows lack `Text` until that script has run (such rows are errors).
-    `meta`: category (`Category` verbatim) and subcategory (the official bucket: safety/bias, safety/toxicity,
-    reasoning/math, reasoning/coding, or the category). The paper has 5,211 items; the release 4,711.
+    `meta`: category (`Category` verbatim) and subcategory (the official bucket, `metrics_grouped.mmrb_bucket`:
+    safety/bias, safety/toxicity, reasoning/math, reasoning/coding, or the category). The paper has 5,211
+    items; the release 4,711.
     """
     files = ("all_data.json", "data/all_data.json", "all_data_release.json", "data/all_data_release.json")
     src = open_source("multimodal_rewardbench", source, options, split="test", files=files)
@@ -375,7 +295,7 @@ def _mmrb_row(src: Source, row: int, obj: dict) -> PreferencePair:
     if not isinstance(obj.get("Text"), str) or not obj["Text"].strip():
         raise BadRow("no 'Text' (prompt): run the repo's scripts/0_download_data.py (writes all_data.json)")
     category = text_field(obj, "Category")
-    meta = {"category": category, "subcategory": mmrb_subcategory(category, item_id)}
+    meta = {"category": category, "subcategory": mmrb_bucket(category, item_id)}
     return PreferencePair(id=item_id, prompt=obj["Text"], media=[local_media("image", obj["Image"], src)],
                           a=Candidate(text=text_field(obj, "Output1")),
                           b=Candidate(text=text_field(obj, "Output2")), label=label, meta=meta)

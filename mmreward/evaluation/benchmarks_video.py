@@ -15,18 +15,15 @@ depends on row order; ids are the row numbers (or the file's own `id` column). H
 `label="tie"`; what each metric does with them is the metric's business, so the loaders keep what it needs
 in `meta` (`vote_type`, `hard`).
 
-`revision` is the Hub commit when the files came from `huggingface-cli download` (or the HF cache), else
-`sha1:<12 hex>` of the table files (`fingerprint:<...>` for a `datasets` folder or a hub load). A count that
-differs from the paper's is logged as a warning. Referenced media files must exist unless
-`options["check_media"]` is false; the error lists the first missing ones.
+`revision` is the Hub commit when the files came from `huggingface-cli download`, the HF cache or a git clone,
+else `sha1:<12 hex>` of the table files (for a `datasets` folder or a hub load, the commit in its cache paths or
+`fingerprint:<...>`); see `benchmarks_common.dataset_revision`. A count that differs from the paper's is logged
+as a warning. Referenced media files must exist unless `options["check_media"]` is false; the error lists the
+first missing ones.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -51,20 +48,18 @@ from mmreward.data.sources import (
 from mmreward.data.sources_generation import videoalign_csv
 from mmreward.data.sources_io import find_tables, iter_tables
 from mmreward.evaluation.benchmarks import BenchmarkData
-
-log = logging.getLogger(__name__)
-
-_COMMIT = re.compile(r"[0-9a-f]{40}")
+from mmreward.evaluation.benchmarks_common import (
+    check_media_files,
+    check_options,
+    dataset_revision,
+    describe_skips,
+    embedded_image,
+    log_skips,
+    size_warnings,
+)
 
 
 # ---- shared plumbing ----
-
-def _check_options(name: str, options: dict, known: tuple[str, ...]) -> None:
-    # A typo such as "check_medias" must not silently do nothing.
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(known)}")
-
 
 def _convert(name: str, rows: Iterable[tuple[int, Any]],
              convert: Callable[[int, dict], list[Record]]) -> tuple[list[Record], list[Skip]]:
@@ -86,75 +81,20 @@ def _report_skips(name: str, records: list[Record], skips: list[Skip], expected:
     Returns:
         The info entries that record the skips.
     """
-    examples = [f"row {s.row}: {s.reason}" for s in skips[:3]]
+    pairs = [(s.row, s.reason) for s in skips]
+    examples = describe_skips(pairs)
     if not records:
         why = f" First problems: {'; '.join(examples)}." if examples else " The file has no rows."
         raise ValueError(f"{name}: no usable rows; expected {expected}.{why}")
-    if skips:
-        log.warning("%s: skipped %d row(s) that cannot be used, e.g. %s", name, len(skips), examples[0])
+    log_skips(name, pairs)
     return {"skipped": len(skips), "skipped_examples": examples} if skips else {}
-
-
-def _check_media(name: str, records: list[Record], advice: str) -> None:
-    """Raise FileNotFoundError naming the first missing local media files (URLs are not checked)."""
-    seen: set[Path] = set()
-    missing: list[Path] = []
-    for record in records:
-        for item in record.all_media():
-            path = item.local_path()
-            if path is None or path in seen:
-                continue
-            seen.add(path)
-            if not path.is_file():
-                missing.append(path)
-    if missing:
-        first = ", ".join(str(p) for p in missing[:5])
-        raise FileNotFoundError(f"{name}: {len(missing)} of {len(seen)} media files are missing "
-                                f"(first: {first}). {advice} Or pass options check_media=False to skip "
-                                "this check.")
 
 
 def _finish(name: str, records: list[Record], revision: str | None, expected: int | None,
             info: dict[str, Any]) -> BenchmarkData:
-    if expected is not None and len(records) != expected:
-        log.warning("%s: %d items, the paper's version has %d; numbers are not strictly comparable",
-                    name, len(records), expected)
+    size_warnings(name, {"items": (len(records), expected, "Numbers are not strictly comparable.")})
     return BenchmarkData(name=name, kind="pairs", records=records, revision=revision, expected_size=expected,
                          info=info)
-
-
-def _revision(files: list[Path]) -> str | None:
-    """The Hub commit the files were downloaded at when known, else `sha1:<12 hex>` of their bytes."""
-    commits = {_hub_commit(f) for f in files}
-    if len(commits) == 1 and None not in commits:
-        return commits.pop()
-    digest = hashlib.sha1()
-    for path in files:
-        with path.open("rb") as f:
-            for chunk in iter(partial(f.read, 1 << 20), b""):
-                digest.update(chunk)
-    return f"sha1:{digest.hexdigest()[:12]}"
-
-
-def _hub_commit(path: Path) -> str | None:
-    path = path.absolute()  # not resolve(): HF cache snapshot files are symlinks into blobs/
-    parts = path.parts
-    if "snapshots" in parts[:-1]:  # HF cache: .../snapshots/<commit>/<file>
-        candidate = parts[parts.index("snapshots") + 1]
-        return candidate if _COMMIT.fullmatch(candidate) else None
-    # `huggingface-cli download --local-dir D` writes D/.cache/huggingface/download/<file>.metadata:
-    # commit, etag, timestamp; a file modified after that timestamp is no longer the downloaded one.
-    for parent in path.parents:
-        relative = path.relative_to(parent).as_posix()
-        meta = parent / ".cache" / "huggingface" / "download" / f"{relative}.metadata"
-        if meta.is_file():
-            lines = meta.read_text(encoding="utf-8").splitlines()
-            try:
-                fresh = path.stat().st_mtime - 1 <= float(lines[2])
-            except (IndexError, ValueError):
-                return None
-            return lines[0].strip() if fresh and _COMMIT.fullmatch(lines[0].strip()) else None
-    return None
 
 
 def _local(name: str, source: Any, hint: str) -> Path:
@@ -191,7 +131,7 @@ def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkDat
         The pairs in CSV order, ids = row numbers.
     """
     name = "videogen_rewardbench"
-    _check_options(name, options, ("check_media", "media_root"))
+    check_options(name, options, ("check_media", "media_root"))
     path = _local(name, source, _VIDEOGEN_HINT)
     csv_path = path / VIDEOGEN_CSV if path.is_dir() else path
     if not csv_path.is_file():
@@ -206,12 +146,12 @@ def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkDat
     info = {"file": csv_path.name,
             **_report_skips(name, records, skips, f"the columns {', '.join(_VIDEOGEN_COLUMNS)}")}
     if options.get("check_media", True):
-        _check_media(name, records, f"Unzip videos.zip next to {VIDEOGEN_CSV} (or set options media_root).")
+        check_media_files(name, records, f"Unzip videos.zip next to {VIDEOGEN_CSV} (or set options media_root).")
     info["labels"] = dict(Counter(r.label for r in records))
     if round(len(records), -2) != VIDEOGEN_APPROX_SIZE:
-        log.warning("%s: %d items, the paper's version has about 26.5k; numbers are not strictly comparable",
-                    name, len(records))
-    return _finish(name, records, _revision([csv_path]), None, info)
+        size_warnings(name, {"items": (len(records), VIDEOGEN_APPROX_SIZE, "The paper and the card give only "
+                                       "about 26.5k, a rounded count; numbers are not strictly comparable.")})
+    return _finish(name, records, dataset_revision([csv_path], path), None, info)
 
 
 def _videogen_overall(records: list[Record], skips: list[Skip]) -> tuple[list[Record], list[Skip]]:
@@ -289,7 +229,7 @@ def _load_genai(source: Any, options: dict, config: str) -> BenchmarkData:
     name = {"image_generation": "genai_bench_image", "image_edition": "genai_bench_edit",
             "video_generation": "genai_bench_video"}[config]
     video = config == "video_generation"
-    _check_options(name, options, ("split", "check_media", *(("video_dir", "video_urls") if video
+    check_options(name, options, ("split", "check_media", *(("video_dir", "video_urls") if video
                                                               else ("media_dir",))))
     split = options.get("split", "test_v1")
     if split not in GENAI_SPLITS:
@@ -305,11 +245,11 @@ def _load_genai(source: Any, options: dict, config: str) -> BenchmarkData:
     info = {"config": config, "split": split,
             **_report_skips(name, records, skips, "columns prompt, left_*, right_*, vote_type")}
     if options.get("check_media", True):
-        _check_media(name, records, "Download the videos (the left_video / right_video URLs) into the video "
+        check_media_files(name, records, "Download the videos (the left_video / right_video URLs) into the video "
                      "folder under their file names, set options video_dir, or pass video_urls=True."
                      if video else "Check the image paths of the rows.")
     info["vote_counts"] = dict(Counter(r.meta["vote_type"] for r in records))
-    revision = _revision(tables) if isinstance(tables, list) else f"fingerprint:{tables._fingerprint}"
+    revision = dataset_revision(tables, Path(source) if isinstance(tables, list) else None)
     return _finish(name, records, revision, GENAI_SIZES.get((config, split)), info)
 
 
@@ -391,33 +331,13 @@ def _genai_video(video_dir: Path, use_url: bool, value: Any, key: str) -> MediaI
 
 
 def _genai_image(root: Path, media_dir: Path, value: Any, key: str) -> MediaItem:
-    if isinstance(value, dict):
-        value = value["bytes"] if value.get("bytes") is not None else value.get("path")
-    if isinstance(value, (bytes, bytearray)):
-        return _save_image(bytes(value), media_dir)
-    if not isinstance(value, str) or not value:
-        raise BadRow(f"{key}: missing image")
-    return media_path("image", value, root)
+    def local(path: Any) -> MediaItem:
+        if not isinstance(path, str) or not path:
+            raise BadRow(f"{key}: missing image")
+        return media_path("image", path, root)
 
-
-def _save_image(data: bytes, media_dir: Path) -> MediaItem:
-    """Write embedded image bytes once, named by content (edit rows repeat their source image)."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format or "img"
-    except Exception as err:  # PIL raises many types for bad data; all mean the same here
-        raise BadRow(f"unreadable image bytes ({type(err).__name__}: {err})") from err
-    ext = {"JPEG": "jpg", "MPO": "jpg"}.get(fmt, fmt.lower())
-    dest = media_dir / f"{hashlib.sha1(data).hexdigest()[:20]}.{ext}"
-    if not (dest.is_file() and dest.stat().st_size == len(data)):
-        media_dir.mkdir(parents=True, exist_ok=True)
-        # A per-process temporary name: under torchrun every rank loads the benchmark at the same time.
-        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, dest)
-    return MediaItem(type="image", path=dest.name, base_dir=media_dir)
+    # Written once, named by content (edit rows repeat their source image).
+    return embedded_image(value, media_dir, "", local)
 
 
 # ---- MJ-Bench-Video ----
@@ -449,7 +369,7 @@ def load_mjbench_video(source: str | Path, options: dict) -> BenchmarkData:
         The pairs in file order, ids = row numbers.
     """
     name = "mjbench_video"
-    _check_options(name, options, ("check_media", "media_root"))
+    check_options(name, options, ("check_media", "media_root"))
     path = _local(name, source, _MJBENCH_HINT)
     if path.is_dir():
         found = [p for p in (path / "test.json", path / "datas" / "test.json") if p.is_file()]
@@ -463,11 +383,11 @@ def load_mjbench_video(source: str | Path, options: dict) -> BenchmarkData:
             **_report_skips(name, records, skips, "rows with caption, video_0_path, video_1_path, "
                             "overall_preference")}
     if options.get("check_media", True):
-        _check_media(name, records, f"Put the videos under {root} (videos/test/*.mp4 of the dataset), or set "
+        check_media_files(name, records, f"Put the videos under {root} (videos/test/*.mp4 of the dataset), or set "
                      "options media_root.")
     info["preferences"] = dict(Counter(r.meta["overall_preference"] for r in records))
     info["strict_pairs"] = sum(r.label != "tie" for r in records)
-    return _finish(name, records, _revision([path]), MJBENCH_SIZE, info)
+    return _finish(name, records, dataset_revision([path], Path(source)), MJBENCH_SIZE, info)
 
 
 def _mjbench_row(root: Path, row: int, obj: dict) -> list[Record]:
