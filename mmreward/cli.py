@@ -131,6 +131,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     out = module.train(cfg)
     logger.info("wrote %s", out)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        # Shut gloo/nccl down before interpreter exit so no rank aborts on live communicator threads.
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
 
 

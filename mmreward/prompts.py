@@ -41,3 +41,86 @@ def render(template: str, **values: str) -> str:
         return template.format(**values)
     except KeyError as err:
         raise KeyError(f"prompt template needs field {err.args[0]!r}; template: {template!r}") from None
+
+
+# Generative (thinking) judges: reasoning in <think>…</think>, then one strict JSON verdict in
+# <answer>…</answer> (`mmreward.judge.parse_verdict` reads it). These are our templates: VR-Thinker's exact
+# wording is not public, and UnifiedReward-Think's verbatim templates answer in free text ("Image 1 is
+# better"), not per dimension.
+# The media come first in the user turn (candidate A, then B), then this text. JSON braces are doubled for
+# `str.format`. `JUDGE_DIMENSIONS` names the dimensions each template asks for.
+_PAIRWISE_RULES = (
+    "First reason step by step inside <think></think>. Then give the final answer inside <answer></answer> "
+    'as one JSON object whose values are "A", "B" or "tie", for example:\n'
+)
+_POINTWISE_RULES = (
+    "First reason step by step inside <think></think>. Then give the final answer inside <answer></answer> "
+    "as one JSON object of integer scores from 1 (worst) to 10 (best), for example:\n"
+)
+_STRICT = "\nWrite nothing after </answer>."
+
+JUDGE_TEMPLATES: dict[str, str] = {
+    "pairwise_image": (
+        "Two images, A (first) and B (second), were generated from the same prompt.\n"
+        'Prompt: "{prompt}"\n'
+        "Which image is better overall? Weigh how faithfully it follows the prompt (objects, attributes, "
+        "counts, layout, text), its visual quality (detail, artifacts, distortions) and its aesthetics.\n"
+        + _PAIRWISE_RULES + '<answer>{{"overall": "A"}}</answer>' + _STRICT
+    ),
+    "pairwise_video": (
+        "Two videos, A (first) and B (second), were generated from the same prompt.\n"
+        'Prompt: "{prompt}"\n'
+        "Compare them on each dimension:\n"
+        "- VQ (visual quality): sharpness, detail, artifacts and distortions in individual frames.\n"
+        "- MQ (motion quality): smooth, natural and physically plausible motion; no flicker or sudden "
+        "jumps.\n"
+        "- TA (text alignment): how faithfully the video shows the prompt's subjects, actions and scene.\n"
+        "- overall: which video is better as a whole.\n"
+        + _PAIRWISE_RULES + '<answer>{{"VQ": "A", "MQ": "B", "TA": "A", "overall": "A"}}</answer>' + _STRICT
+    ),
+    "pointwise_image": (
+        "The image was generated from the prompt below.\n"
+        'Prompt: "{prompt}"\n'
+        "Rate it on each dimension:\n"
+        "- TA (text alignment): how faithfully it follows the prompt.\n"
+        "- VQ (visual quality): detail, artifacts, distortions and aesthetics.\n"
+        "- overall: the image as a whole.\n"
+        + _POINTWISE_RULES + '<answer>{{"TA": 7, "VQ": 6, "overall": 7}}</answer>' + _STRICT
+    ),
+    "pointwise_video": (
+        "The video was generated from the prompt below.\n"
+        'Prompt: "{prompt}"\n'
+        "Rate it on each dimension:\n"
+        "- VQ (visual quality): sharpness, detail, artifacts and distortions in individual frames.\n"
+        "- MQ (motion quality): smooth, natural and physically plausible motion.\n"
+        "- TA (text alignment): how faithfully it shows the prompt's subjects, actions and scene.\n"
+        "- overall: the video as a whole.\n"
+        + _POINTWISE_RULES + '<answer>{{"VQ": 6, "MQ": 5, "TA": 8, "overall": 7}}</answer>' + _STRICT
+    ),
+    # Appended to a media judge's prompt when tools are available (their schemas are in the system turn).
+    "tool_use": (
+        "What you are shown may be a few frames at reduced resolution. Before answering, you can look again: "
+        "call select_frames to see other frames of a video, or crop to zoom into a region of an image or "
+        "frame. Call tools after </think> (one <tool_call> block per call) whenever a detail matters for "
+        "your verdict, then continue reasoning with what they return. Give the <answer> only when you have "
+        "seen enough."
+    ),
+    # Themis-style tool-augmented text judge (arXiv 2310.01045): check facts and arithmetic, then score.
+    "text_tools": (
+        "Question: {question}\n"
+        "Answer: {answer}\n"
+        "Judge whether the answer is correct and helpful. You can call tools after </think>: calculator to "
+        "check arithmetic, search to check facts. Verify every claim that can be checked before you score; "
+        "do not trust a claim because the answer states it confidently.\n"
+        + _POINTWISE_RULES + '<answer>{{"overall": 7}}</answer>' + _STRICT
+    ),
+}
+
+# The dimensions each judge template asks for (`parse_verdict(text, dimensions=..., kind=...)`).
+JUDGE_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "pairwise_image": ("overall",),
+    "pairwise_video": ("VQ", "MQ", "TA", "overall"),
+    "pointwise_image": ("TA", "VQ", "overall"),
+    "pointwise_video": ("VQ", "MQ", "TA", "overall"),
+    "text_tools": ("overall",),
+}

@@ -184,6 +184,11 @@ def save_image_bytes(data: bytes, folder: Path, stem: str = "") -> MediaItem:
     source image) or a rerun reuse the file. Without a stem the name is a longer hash. The extension comes
     from the image header.
 
+    Args:
+        data: the encoded image.
+        folder: where the file goes (created when missing).
+        stem: file name prefix; characters other than letters, digits, ".", "_" and "-" become "_".
+
     Returns:
         An image MediaItem relative to `folder`. Raises BadRow for missing or unreadable bytes.
     """

@@ -2,7 +2,8 @@
 
     data = load_benchmark("rewardbench2", "/data/reward-bench-2")   # HF folder, parquet file or hub id
 
-It shares the plumbing of `benchmarks_image` (layout search, options, size warnings, revision).
+It shares the plumbing of `benchmarks_image` (layout search, row conversion), which builds on
+`benchmarks_common` (options, size warnings, revision).
 """
 
 from __future__ import annotations

@@ -58,7 +58,6 @@ from mmreward.evaluation.benchmarks_common import (
     size_warnings,
 )
 
-
 # ---- shared plumbing ----
 
 def _convert(name: str, rows: Iterable[tuple[int, Any]],

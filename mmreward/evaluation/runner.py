@@ -104,9 +104,22 @@ def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dic
 
 def run_eval(cfg: EvalConfig) -> dict:
     """Evaluate a scorer on a benchmark; returns the results dict (also written to `<out>/results.json`)."""
+    rank, world = _dist()
+    try:
+        return _run(cfg, rank, world)
+    finally:
+        if world > 1:
+            import torch.distributed as dist
+
+            # Wait for rank 0's writing, then shut the process group down cleanly: leaving gloo's threads
+            # running at interpreter exit aborts the process ("terminate called without an active exception").
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     from mmreward.scoring import load_scorer
 
-    rank, world = _dist()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     spec = get_benchmark(cfg.benchmark)

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import logging
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +20,8 @@ from PIL import Image
 
 from mmreward.data.schema import PointwiseRecord, PreferencePair, parse_record
 from mmreward.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from mmreward.evaluation.benchmarks_image import dense_ranks, mmrb_subcategory, vlrb_category
+from mmreward.evaluation.benchmarks_image import dense_ranks, vlrb_category
+from mmreward.evaluation.metrics_grouped import mmrb_bucket as mmrb_subcategory
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -150,7 +152,7 @@ def test_revision_sources(tmp_path, layout):
     elif layout == "local_dir":  # what `huggingface-cli download --local-dir` leaves behind
         meta = root / ".cache" / "huggingface" / "download" / f"{shard}.metadata"
         meta.parent.mkdir(parents=True)
-        meta.write_text(f"{SHA}\netag\n1722000000.0\n")
+        meta.write_text(f"{SHA}\netag\n{time.time() + 60}\n")  # not modified since the download
     else:
         (root / ".git" / "refs" / "heads").mkdir(parents=True)
         (root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")

@@ -178,7 +178,7 @@ def test_genai_bench_video(tmp_path, mp4, caplog):
     assert data.info == {"config": "video_generation", "split": "test_v1",
                          "vote_counts": {"rightvote": 1, "bothbad_vote": 1, "leftvote": 1, "tievote": 1}}
     assert data.revision.startswith("sha1:")
-    assert any("4 items, the paper's version has 1069" in m for m in caplog.messages)
+    assert any("4 items, the paper used 1069" in m for m in caplog.messages)
 
     test = load_genai_bench_video(repo / "video_generation", {"split": "test"})
     assert (len(test.records), test.expected_size, test.info["split"]) == (2, None, "test")
@@ -313,7 +313,7 @@ def test_mjbench_video(tmp_path, mp4, caplog):
     assert data.info == {"file": "test.json", "strict_pairs": 3, "preferences": {
         "Video 1 better": 2, "Video 2 better": 1, "Same": 1, "Hard to judge": 1}}
     assert data.expected_size == 1085
-    assert any("5 items, the paper's version has 1085" in m for m in caplog.messages)
+    assert any("5 items, the paper used 1085" in m for m in caplog.messages)
 
 
 def test_mjbench_video_layouts_and_errors(tmp_path, mp4):

@@ -1,0 +1,156 @@
+"""The judge's tools: the ``TOOLS`` registry, their JSON schemas, and ``call_tool`` (validated, sandboxed calls).
+
+    from mmreward.agent.tools import TOOLS, call_tool, tool_schemas
+    from mmreward.agent.tools.context import ToolContext, use_context
+    schemas = tool_schemas(["select_frames", "crop"])           # for the chat template's `tools=`
+    with use_context(ToolContext(videos=[item])):
+        result = call_tool("select_frames", {"target_frames": [1, 48]})   # ToolResult(text, images)
+
+One file per tool. Each tool is a typed function whose Google-style docstring is its schema
+(``transformers.utils.get_json_schema``). Tools never take a path, URL or code from the model: media tools see
+only the active ``ToolContext``'s media, the calculator walks a whitelisted syntax tree, search queries only the
+configured backend. Every failure the model can fix reaches it as a ``ToolError`` message.
+"""
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Collection
+from typing import Any
+
+from mmreward.agent.tools.calculator import calculator
+from mmreward.agent.tools.context import ToolContext, ToolError, ToolResult, current_context, use_context
+from mmreward.agent.tools.crop import crop
+from mmreward.agent.tools.frames import select_frames
+from mmreward.agent.tools.search import BM25Backend, SearchBackend, search
+
+__all__ = [
+    "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult", "call_tool",
+    "current_context", "tool_schemas", "use_context",
+]
+
+TOOLS: dict[str, Callable[..., ToolResult | str]] = {
+    "select_frames": select_frames,
+    "crop": crop,
+    "calculator": calculator,
+    "search": search,
+}
+
+
+def tool_schemas(names: Collection[str] | None = None) -> list[dict[str, Any]]:
+    """OpenAI/Qwen function schemas ``{"type": "function", "function": {...}}`` of the named tools.
+
+    Args:
+        names: tool names from ``TOOLS``, in the order to show them (None: all).
+
+    Returns:
+        One schema per tool, built from its signature and docstring by ``transformers.utils.get_json_schema``.
+
+    Raises:
+        ToolError: an unknown name.
+    """
+    from transformers.utils import get_json_schema  # heavy import, needed only to render prompts
+
+    names = list(TOOLS) if names is None else list(names)
+    _check_names(names, TOOLS)
+    return [get_json_schema(TOOLS[name]) for name in names]
+
+
+def _check_names(names: Collection[str], available: Collection[str]) -> None:
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ToolError(f"Unknown tool {unknown[0]!r}. Available tools: {', '.join(available)}.")
+
+
+def call_tool(name: str, arguments: dict[str, Any] | None, *, tools: Collection[str] | None = None) -> ToolResult:
+    """Run a tool on model-supplied arguments, checked against its signature first.
+
+    Args:
+        name: the tool's name.
+        arguments: the parsed JSON arguments (None means no arguments).
+        tools: the names enabled for this episode (default: all of ``TOOLS``).
+
+    Returns:
+        The tool's ``ToolResult`` (a plain-text return is wrapped into one).
+
+    Raises:
+        ToolError: unknown tool; missing, unexpected or wrongly typed arguments; anything the tool reports; or
+            "Execution error: ..." for any other exception inside the tool.
+    """
+    available = list(TOOLS) if tools is None else [t for t in tools if t in TOOLS]
+    _check_names([name], available)
+    fn = TOOLS[name]
+    kwargs = _checked_arguments(name, fn, {} if arguments is None else arguments)
+    try:
+        result = fn(**kwargs)
+    except ToolError:
+        raise
+    except Exception as e:  # any other failure inside a tool becomes a message the model reads
+        raise ToolError(f"Execution error: {type(e).__name__}: {e}") from e
+    return result if isinstance(result, ToolResult) else ToolResult(str(result))
+
+
+def _checked_arguments(name: str, fn: Callable, arguments: Any) -> dict[str, Any]:
+    """The arguments, converted where lossless (2.0 -> 2), or a ToolError naming every problem."""
+    if not isinstance(arguments, dict):
+        raise ToolError(f"{name}: arguments must be a JSON object, got {type(arguments).__name__}.")
+    params = inspect.signature(fn).parameters
+    hints = typing.get_type_hints(fn)
+    extra = [a for a in arguments if a not in params]
+    if extra:
+        raise ToolError(
+            f"{name}: unexpected argument(s) {', '.join(map(repr, extra))}; it takes {', '.join(map(repr, params))}."
+        )
+    missing = [p for p, spec in params.items() if spec.default is inspect.Parameter.empty and p not in arguments]
+    if missing:
+        raise ToolError(f"{name}: missing required argument(s) {', '.join(map(repr, missing))}.")
+    checked = {}
+    for key, value in arguments.items():
+        ok, converted = _conform(value, hints[key])
+        if not ok:
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            raise ToolError(f"{name}: argument {key!r} must be {_describe(hints[key])}, got {shown}.")
+        checked[key] = converted
+    return checked
+
+
+def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(whether ``value`` fits the type hint, the value converted to it): JSON types, no guessing from strings."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return True, None
+        for option in (a for a in args if a is not type(None)):
+            ok, converted = _conform(value, option)
+            if ok:
+                return True, converted
+        return False, value
+    if origin is list:
+        if not isinstance(value, list):
+            return False, value
+        items = [_conform(v, args[0]) if args else (True, v) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if isinstance(value, bool):
+        return hint is bool, value
+    if hint is int:
+        # JSON has one number type: 3.0 is accepted as 3, 3.5 is not.
+        if isinstance(value, float) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int), value
+    if hint is float:
+        return isinstance(value, (int, float)), float(value) if isinstance(value, (int, float)) else value
+    if hint in (str, bool):
+        return isinstance(value, hint), value
+    return True, value  # a hint this checker does not know: the tool validates it itself
+
+
+def _describe(hint: Any) -> str:
+    """A JSON-ish name of a type hint for error messages: list[int] | None -> "an array of integers or null"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is list:
+        inner = _describe(args[0]).removeprefix("an ").removeprefix("a ") if args else "value"
+        return f"an array of {inner}s"
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
