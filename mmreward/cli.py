@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--input", help="records JSONL (pairs and/or pointwise)")
     score.add_argument("--output", help="scores .jsonl or .csv (default: JSONL on stdout)")
     score.add_argument("--prompt", help="generation prompt for media files")
-    score.add_argument("--scorer", choices=("head", "yes_token", "clip"),
+    score.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"),
                        help="override the scorer kind recorded in the checkpoint")
     score.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"),
                        help="plain VLM: pointwise|pairwise yes/no questions; open_clip: clipscore|vlmrm")
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="local copy of the benchmark in its published layout (or a hub id)")
     ev.add_argument("--model", help="scorer checkpoint, plain VLM, or open_clip MODEL[:PRETRAINED]")
     ev.add_argument("--suite", help="a suite YAML from eval/ (keys of EvalConfig); flags override it")
-    ev.add_argument("--scorer", choices=("head", "yes_token", "clip"))
+    ev.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"))
     ev.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
     ev.add_argument("--out", help="output folder (default eval_results/<benchmark>)")
     ev.add_argument("--order", choices=("given", "both", "random"), help="judge presentation order")

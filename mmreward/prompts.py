@@ -116,6 +116,14 @@ JUDGE_TEMPLATES: dict[str, str] = {
     ),
 }
 
+# Response pairs (a question about shared media, two text answers), e.g. VL-RewardBench.
+JUDGE_TEMPLATES["pairwise_response"] = (
+    "Question: {prompt}\n\nResponse A:\n{response_a}\n\nResponse B:\n{response_b}\n\n"
+    "Which response answers the question about the image(s) better? Weigh correctness, faithfulness to what is "
+    "shown (no hallucinated objects or details) and helpfulness.\n"
+    + _PAIRWISE_RULES + '<answer>{{"overall": "A"}}</answer>' + _STRICT
+)
+
 # The dimensions each judge template asks for (`parse_verdict(text, dimensions=..., kind=...)`).
 JUDGE_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "pairwise_image": ("overall",),
@@ -123,4 +131,5 @@ JUDGE_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "pointwise_image": ("TA", "VQ", "overall"),
     "pointwise_video": ("VQ", "MQ", "TA", "overall"),
     "text_tools": ("overall",),
+    "pairwise_response": ("overall",),
 }

@@ -210,7 +210,7 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
         path_or_id: a checkpoint directory written by a scorer's `save_pretrained`; a plain Qwen-VL directory or
             hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip "MODEL[:PRETRAINED]"
             ("hf-hub:…" and "local-dir:…" names are taken whole).
-        kind: force "head", "yes_token" or "clip" instead of reading it from the checkpoint.
+        kind: force "head", "yes_token", "clip" or "judge" instead of reading it from the checkpoint.
         mode: for a plain VLM, "pointwise" or "pairwise"; for open_clip, "clipscore" or "vlmrm". Checkpoints
             record their mode, so it is an error there.
         **kwargs: passed to the scorer's loader (dtype, device, …).
@@ -238,6 +238,12 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
             raise ValueError(f"{path_or_id}: not a reward-model checkpoint (no {CONFIG_NAME}); "
                              "train one with `mmreward train bt` or score with --scorer yes_token")
         return RewardModel.from_pretrained(path, **kwargs)
+    if chosen == "judge":
+        from mmreward.agent.judge_scorer import JudgeScorer
+
+        if recorded is not None:
+            return JudgeScorer.from_pretrained(path, **kwargs)
+        return JudgeScorer.from_vlm(str(path_or_id), **kwargs)
     if chosen == "yes_token":
         from mmreward.models.yes_token import YesTokenScorer
 
@@ -264,4 +270,4 @@ def _open_clip_name(spec: str) -> tuple[str, str | None]:
     return name, "openai" if "openai" in open_clip.list_pretrained_tags_by_model(name) else None
 
 
-SCORER_KINDS = ("head", "yes_token", "clip")
+SCORER_KINDS = ("head", "yes_token", "clip", "judge")

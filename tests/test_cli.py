@@ -70,3 +70,16 @@ def test_shortened_demo_trains_well_above_chance(tmp_path):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "mmreward.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "demo" in out.stdout and "score" in out.stdout
+
+
+def test_score_with_the_judge_reports_parse_failures(tiny_checkpoint, scoring_media, tmp_path):
+    rows = [make_pair("v", "v0.mp4", "v1.mp4"), make_pair("i", "i0.png", "i1.png")]
+    src = _write_jsonl(tmp_path / "pairs.jsonl", [{**r, "a": {"media": [{"type": m["type"], "path": str(
+        scoring_media / m["path"])} for m in r["a"]["media"]]}, "b": {"media": [{"type": m["type"], "path": str(
+            scoring_media / m["path"])} for m in r["b"]["media"]]}} for r in rows])
+    out = tmp_path / "scores.jsonl"
+    code = main(["score", "--model", str(tiny_checkpoint("qwen2_5_vl")), "--scorer", "judge", "--input", str(src),
+                 "--output", str(out), "--on-error", "skip", "--no-progress"])
+    assert code == 3
+    errors = [json.loads(x) for x in (tmp_path / "scores.errors.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in errors] == ["v", "i"] and all("parse failure" in e["error"] for e in errors)

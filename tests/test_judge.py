@@ -247,7 +247,8 @@ def test_verdict_matches_pointwise_and_failures():
 
 @pytest.mark.parametrize("name", sorted(JUDGE_DIMENSIONS))
 def test_judge_templates_render_and_their_example_answer_parses(name):
-    text = render(JUDGE_TEMPLATES[name], prompt="a red ball bouncing", question="2+2?", answer="4")
+    text = render(JUDGE_TEMPLATES[name], prompt="a red ball bouncing", question="2+2?", answer="4",
+                  response_a="A cat.", response_b="A dog.")
     assert "<think>" in text and "<answer>" in text and "{prompt}" not in text
     example = "<think>t</think>" + re.search(r"<answer>\{.*\}</answer>", text).group()
     kind = "pairwise" if name.startswith("pairwise") else "pointwise"

@@ -49,6 +49,10 @@ class JudgeEnv:
         record = parse_record(raw, base_dir=base_dir)
         self.context = context_for(record, **self.context_settings)
 
+    def load(self, record) -> None:
+        """Load a parsed record's media (what `reset` does for a dict row)."""
+        self.context = context_for(record, **self.context_settings)
+
     def call(self, name: str, arguments: dict) -> ToolResult:
         """Run tool `name` with `arguments` on this example's media; `ToolError` for anything the model got wrong."""
         if name not in self.tools:

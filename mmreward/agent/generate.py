@@ -17,7 +17,10 @@ def render(processor, messages: list[dict], tools: list[dict] | None, *, add_gen
     """The chat-template text of a conversation, with a tool-capable template when tools are in use."""
     from mmreward.agent.protocol import chat_template_for
 
-    template = chat_template_for(processor, bool(tools))
+    # A conversation that already holds tool calls or tool results needs the tool-capable template even when
+    # no schemas are shown (the shipped Qwen2.5-VL template silently drops them).
+    in_use = bool(tools) or any(m.get("role") == "tool" or m.get("tool_calls") for m in messages)
+    template = chat_template_for(processor, in_use)
     kwargs = {"chat_template": template} if template else {}
     return processor.apply_chat_template(messages, tools=tools or None, tokenize=False,
                                          add_generation_prompt=add_generation_prompt, **kwargs)

@@ -222,10 +222,11 @@ def chat_template_for(processor_or_tokenizer, tools_in_use: bool) -> str | None:
 def use_tool_template(processor_or_tokenizer):
     """Make a processor (or tokenizer) render and parse tool calls in place, for TRL's GRPO tool loop.
 
-    TRL refuses tools when the template cannot render them (the shipped Qwen2(.5)-VL one) and only knows how to
-    parse calls for templates it recognises. This swaps in `chat_template_for(..., tools_in_use=True)` and, when
-    the template changed and no response parser is set, sets TRL's Qwen parser (our template emits exactly the
-    Qwen2.5 / Qwen3 `<tool_call>` format). A Qwen3-VL processor is left as is: TRL recognises its template.
+    TRL refuses tools when the template cannot render them (the shipped Qwen2(.5)-VL one) and only knows how
+    to parse calls for templates it recognises. This swaps in `chat_template_for(..., tools_in_use=True)` and,
+    when the template changed and no response parser is set, sets TRL's Qwen parser (our template emits
+    exactly the Qwen2.5 / Qwen3 `<tool_call>` format). A Qwen3-VL processor is left as is: TRL recognises its
+    template.
 
     Args:
         processor_or_tokenizer: a processor or tokenizer; modified in place.
@@ -239,7 +240,8 @@ def use_tool_template(processor_or_tokenizer):
     tokenizer = getattr(processor_or_tokenizer, "tokenizer", processor_or_tokenizer)
     for owner in {id(o): o for o in (processor_or_tokenizer, tokenizer)}.values():
         owner.chat_template = template
-    if getattr(tokenizer, "response_template", None) is None and getattr(tokenizer, "response_schema", None) is None:
+    parser = getattr(tokenizer, "response_template", None) or getattr(tokenizer, "response_schema", None)
+    if parser is None:
         import transformers
         from packaging.version import Version
         from trl.chat_template_utils import qwen3_schema, qwen3_template

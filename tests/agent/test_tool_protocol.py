@@ -254,7 +254,7 @@ def test_a_parsed_turn_renders_back_to_the_generated_text(processors, family, ge
 def test_tool_messages_render_videos_and_vision_ids(processors):
     processor = processors["qwen2_5_vl"]
     messages = [
-        {"role": "user", "content": [{"type": "video"}, {"type": "image"}, {"type": "text", "text": "Look."}]},
+        {"role": "user", "content": [{"type": "video"}, {"type": "image"}, {"type": "text", "text": "Hi"}]},
         {"role": "assistant", "content": "",
          "tool_calls": format_tool_calls([ToolCall("crop", {"box": [0, 0, 1, 1]})])},
         {"role": "tool", "content": [{"type": "video"}, {"type": "image"}, {"type": "text", "text": "ok"}]},

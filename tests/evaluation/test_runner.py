@@ -92,3 +92,15 @@ def test_two_process_torchrun_equals_one_process(videogen_fixture, head_ckpt, tm
     s1 = [json.loads(x)["margin"] for x in (one / "samples.jsonl").read_text().splitlines()]
     s2 = [json.loads(x)["margin"] for x in (two / "samples.jsonl").read_text().splitlines()]
     assert s2 == pytest.approx(s1, abs=1e-5)
+
+
+def test_eval_with_the_judge_scorer_counts_parse_failures(videogen_fixture, tiny_checkpoint, tmp_path):
+    out = tmp_path / "judge"
+    code = main(["eval", "--benchmark", "videogen_rewardbench", "--data", str(videogen_fixture), "--model",
+                 str(tiny_checkpoint("qwen2_5_vl")), "--scorer", "judge", "--out", str(out), "--no-progress",
+                 "--limit", "2", "--order", "both"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    # A random-weight judge writes no valid verdicts: every item is reported unparsed, none silently scored.
+    assert results["scorer"] == "judge" and results["metrics"]["unparsed"] == 2
+    assert results["protocol_summary"]["parse_failures"] == 4  # 2 items x 2 orders
