@@ -201,3 +201,40 @@ def test_judge_scorer_with_a_scripted_policy_and_the_bridge(tiny_checkpoint, sco
     ref = Candidate(media=[MediaItem(type="image", path=str(scoring_media / "i1.png"))])
     assert pointwise_bridge(judge, "a prompt", cand, ref) == [0.5]
     assert pointwise_bridge(judge, "a prompt", cand, ref, swap=False) == [0.0]
+
+
+def test_a_tiny_model_taught_one_trace_runs_a_real_tool_using_episode(tiny_checkpoint, index_video):
+    """Fit the tiny model to one scripted trace (loss on assistant tokens only), then let *it* drive the loop:
+    its own generated <tool_call> is parsed, select_frames runs, and it ends with a valid verdict."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    torch.manual_seed(0)
+    path = tiny_checkpoint("qwen2_5_vl")
+    model, processor = AutoModelForImageTextToText.from_pretrained(path), AutoProcessor.from_pretrained(path)
+    env = JudgeEnv(tools=("select_frames",), workspace_frames=40)
+    record = parse_record({"id": "r", "prompt": "p", "a": {"media": [{"type": "video", "path": str(index_video)}]},
+                           "b": {"text": "x"}, "label": "A"})
+    env.load(record)
+    messages = [{"role": "user", "content": "Judge video 1."}]
+    tool_turn = '<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [1, 40]}}\n</tool_call>'
+    script = iter([tool_turn, '<answer>{"overall": "A"}</answer>'])
+    trace = run_episode(lambda convs, imgs: [next(script)], env, messages)
+    tokenize_trajectory(trace, processor, env.tool_schemas())
+    text = render(processor, trace.messages, env.tool_schemas(), add_generation_prompt=False)
+    batch = processor(text=[text], images=trace.images, return_tensors="pt")
+    assert batch["input_ids"][0].tolist() == trace.input_ids
+    labels = batch["input_ids"].masked_fill(torch.tensor([trace.loss_mask]) == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = model(**batch, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1
+    env.load(record)
+    generate = hf_generate_fn(model.eval(), processor, tools=env.tool_schemas(), max_new_tokens=40)
+    episode = run_episode(generate, env, messages, max_turns=3)
+    assert episode.tool_calls == 1 and episode.tool_failures == 0
+    assert [decode_index(np.asarray(img)) for img in episode.images] == [0, 39]
+    assert episode.finish_reason == "answer" and episode.verdict == {"overall": "A"}
