@@ -5,7 +5,7 @@
     mmreward data validate pairs.jsonl [--on-error skip]
     mmreward score --model DIR --input records.jsonl --output scores.jsonl [--on-error skip] [--batch-size N]
     mmreward score --model DIR --prompt "a red circle" a.mp4 b.mp4
-    mmreward train bt --config launch/configs/tiny_cpu/bt.yaml [--key value …]
+    mmreward train bt|sft|rft|grpo --config launch/configs/tiny_cpu/bt.yaml [--key value …]
     mmreward data build data_recipes/demo.yaml --out DIR
     mmreward eval --benchmark videogen_rewardbench --data DIR --model CKPT [--scorer head] [--out DIR]
 """
@@ -103,7 +103,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAINERS = {"bt": ("mmreward.train.bt", "BTConfig")}
+TRAINERS = {
+    "bt": ("mmreward.train.bt", "BTConfig"),
+    "sft": ("mmreward.train.sft", "SFTConfig"),
+    "rft": ("mmreward.train.rft", "RFTConfig"),
+    "grpo": ("mmreward.train.grpo", "JudgeGRPOConfig"),
+}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -11,7 +11,18 @@ logger = logging.getLogger(__name__)
 
 
 def _read(source: str, split: str, cfg, out_dir: Path) -> list:
-    """Records from a JSONL file, a built recipe folder, or a recipe YAML (built into out_dir/data first)."""
+    return read_records(source, split, out_dir, on_error=cfg.data_on_error)
+
+
+def read_records(source: str, split: str, out_dir: Path, on_error: str = "raise") -> list:
+    """Records from a JSONL file, a built recipe folder, or a recipe YAML (built into out_dir/data first).
+
+    Args:
+        source: the data path.
+        split: which split of a recipe to read.
+        out_dir: where a recipe YAML is built.
+        on_error: bad JSONL lines: "raise" or "skip".
+    """
     from mmreward.data.schema import read_jsonl
 
     path = Path(source)
@@ -30,7 +41,7 @@ def _read(source: str, split: str, cfg, out_dir: Path) -> list:
         return load_split(path, split)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such data file (expected JSONL, recipe YAML or built recipe folder)")
-    return read_jsonl(path, on_error=cfg.data_on_error)
+    return read_jsonl(path, on_error=on_error)
 
 
 def load_records(cfg) -> tuple[list, list]:

@@ -1,0 +1,137 @@
+"""Rejection-sampling fine-tuning of a reasoning judge: sample episodes, keep only fully correct ones, SFT on them.
+
+    mmreward train rft --config launch/configs/tiny_cpu/rft.yaml [--key value …]
+
+For each labelled pair, K episodes are sampled with the current judge (the agent loop with its tools; HF generate
+here, any `generate_fn` such as vLLM through `JudgeScorer(generate_fn=…)`). An episode is kept only if its
+per-dimension and overall verdicts all match the labels (VR-Thinker's RFT rule) and, optionally, if the judge
+also gets the swapped pair right. Kept trajectories and statistics (acceptance per dimension, tool-use rate, parse
+failures) are written, then the SFT stage (`mmreward.train.sft`) trains on them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RFTConfig:
+    """Sampling, filtering, and the settings handed to the SFT stage."""
+
+    # Judge to sample from (hub id, local VLM, or a judge checkpoint from `mmreward train sft`).
+    model: str = ""
+    # Labelled pairs: JSONL, built recipe folder, or recipe YAML (its train split).
+    train_data: str = ""
+    train_split: str = "train"
+    # Episodes sampled per pair, and their sampling temperature / top-p.
+    samples_per_record: int = 4
+    temperature: float = 1.0
+    top_p: float = 0.95
+    # Also require a correct verdict on the swapped pair (A and B exchanged) before keeping an episode.
+    require_swap_agreement: bool = False
+    # Judge settings (see agent.judge_scorer.JudgeConfig).
+    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
+    initial_frames: int = 4
+    max_turns: int = 4
+    max_new_tokens: int = 512
+    batch_size: int = 4
+    # Where kept trajectories, statistics and the fine-tuned judge (output_dir/model) go.
+    output_dir: str = "outputs/rft"
+    # Overrides for the SFT stage's config (mmreward.train.sft.SFTConfig fields), e.g. {max_steps: 200}.
+    sft: dict = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.model or not self.train_data:
+            raise ValueError("model and train_data are required")
+        if self.samples_per_record < 1:
+            raise ValueError(f"samples_per_record must be >= 1, got {self.samples_per_record}")
+
+
+def episode_correct(traj, record) -> dict[str, bool]:
+    """Per-dimension correctness of an episode's verdict against a record's labels (overall included).
+
+    Dimensions the template asks for but the record does not label are checked against the overall label (the
+    same rule the synthetic traces use).
+    """
+    from mmreward.judge import Verdict, verdict_matches
+    from mmreward.prompts import JUDGE_DIMENSIONS
+
+    dims = JUDGE_DIMENSIONS[traj.meta.get("template", "pairwise_image")]
+    labels = {d: (record.dimensions or {}).get(d, record.label) for d in dims}
+    labels["overall"] = record.label
+    verdict = Verdict(ok=traj.verdict is not None, verdicts=traj.verdict or {}, reason=traj.parse_error,
+                      kind="pairwise")
+    return verdict_matches(verdict, labels)
+
+
+def sample_and_filter(judge, records, cfg: RFTConfig) -> tuple[list, dict]:
+    """Sample K episodes per record, keep the fully correct ones; returns (kept trajectories, statistics)."""
+    repeated = [r for r in records for _ in range(cfg.samples_per_record)]
+    trajs = judge.run(repeated, batch_size=cfg.batch_size, progress=True)
+    swapped_ok = [True] * len(repeated)
+    if cfg.require_swap_agreement:
+        swapped = [r.swapped() for r in repeated]
+        swapped_ok = [all(episode_correct(t, r).values())
+                      for t, r in zip(judge.run(swapped, batch_size=cfg.batch_size), swapped)]
+    kept, per_dim = [], {}
+    for i, (traj, record) in enumerate(zip(trajs, repeated)):
+        correct = episode_correct(traj, record)
+        for dim, ok in correct.items():
+            hits = per_dim.setdefault(dim, [0, 0])
+            hits[0] += ok
+            hits[1] += 1
+        traj.meta.update(record_id=record.id, correct=correct)
+        traj.id = f"{record.id}#{i % cfg.samples_per_record}"
+        if all(correct.values()) and swapped_ok[i]:
+            kept.append(traj)
+    stats = {
+        "episodes": len(trajs), "kept": len(kept), "acceptance": len(kept) / max(1, len(trajs)),
+        "acceptance_per_dimension": {d: h[0] / h[1] for d, h in per_dim.items()},
+        "tool_use_rate": sum(t.tool_calls > 0 for t in trajs) / max(1, len(trajs)),
+        "mean_tool_calls": sum(t.tool_calls for t in trajs) / max(1, len(trajs)),
+        "tool_failures": sum(t.tool_failures for t in trajs),
+        "parse_failures": sum(t.verdict is None for t in trajs),
+        "records_with_a_kept_episode": len({t.meta["record_id"] for t in kept}),
+        "swap_agreement_required": cfg.require_swap_agreement,
+    }
+    return kept, stats
+
+
+def train(cfg: RFTConfig, callbacks=None) -> Path:
+    """Sample, filter, write `kept.jsonl` + `rft_stats.json`, then SFT on the kept episodes (output_dir/model)."""
+    from transformers import set_seed
+
+    from mmreward.config import load_config
+    from mmreward.data.trajectory import write_trajectories
+    from mmreward.scoring import load_scorer
+    from mmreward.train import sft
+    from mmreward.train.bt_setup import read_records
+
+    set_seed(cfg.seed)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    records = read_records(cfg.train_data, cfg.train_split, out)
+    judge = load_scorer(cfg.model, kind="judge")
+    judge.config.tools, judge.config.initial_frames = list(cfg.tools), cfg.initial_frames
+    judge.config.max_turns, judge.config.max_new_tokens = cfg.max_turns, cfg.max_new_tokens
+    judge.config.temperature, judge.config.top_p = cfg.temperature, cfg.top_p
+    kept, stats = sample_and_filter(judge, records, cfg)
+    write_trajectories(out / "kept.jsonl", kept)
+    (out / "rft_stats.json").write_text(json.dumps({**stats, "config": asdict(cfg)}, indent=2) + "\n")
+    logger.info("RFT kept %d of %d episodes (acceptance %.3f; tool use %.3f; parse failures %d)", stats["kept"],
+                stats["episodes"], stats["acceptance"], stats["tool_use_rate"], stats["parse_failures"])
+    if not kept:
+        raise RuntimeError(f"no episode passed the filter ({stats['episodes']} sampled); see {out}/rft_stats.json "
+                           "— cold-start the judge with `mmreward train sft` first or sample more")
+    # Continue from the judge being improved: a judge checkpoint keeps its full weights in backbone/.
+    base = str(Path(cfg.model, "backbone")) if Path(cfg.model, "backbone").is_dir() else judge.config.backbone
+    sft_cfg = load_config(sft.SFTConfig, None, {"model": base, "train_data": str(out / "kept.jsonl"),
+                                                "output_dir": str(out / "model"), "tools": list(cfg.tools),
+                                                **cfg.sft})
+    return sft.train(sft_cfg, callbacks=callbacks)
