@@ -28,6 +28,8 @@ class RFTConfig:
     # Labelled pairs: JSONL, built recipe folder, or recipe YAML (its train split).
     train_data: str = ""
     train_split: str = "train"
+    # Use only the first N pairs (None: all).
+    max_records: int | None = None
     # Episodes sampled per pair, and their sampling temperature / top-p.
     samples_per_record: int = 4
     temperature: float = 1.0
@@ -116,7 +118,7 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    records = read_records(cfg.train_data, cfg.train_split, out)
+    records = read_records(cfg.train_data, cfg.train_split, out)[: cfg.max_records]
     judge = load_scorer(cfg.model, kind="judge")
     judge.config.tools, judge.config.initial_frames = list(cfg.tools), cfg.initial_frames
     judge.config.max_turns, judge.config.max_new_tokens = cfg.max_turns, cfg.max_new_tokens

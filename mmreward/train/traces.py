@@ -1,0 +1,201 @@
+"""Synthetic tool-use traces: the episodes a good judge would have on labelled pairs, for cold-start SFT.
+
+    traces = synthetic_traces(load_split("/tmp/mmreward-demo-data", "train"), JudgeConfig(), seed=0)
+    write_trajectories("traces.jsonl", traces)       # or: mmreward train sft --train_data data_recipes/demo.yaml
+
+Each trace is a real episode of our agent loop (`agent.loop.run_episode`) whose policy is a script: turn 1
+reasons in `<think>…</think>` and looks again at the media (`select_frames` on every video, frames spread over
+the clip; `crop` on every image); the tools really run in a `JudgeEnv` loaded with the record, so the returned
+frames and crops are the real pixels; turn 2 reasons and answers `<answer>{…}</answer>` with the record's
+labels. The first turn is exactly `JudgeScorer.conversation(record)`, so SFT teaches the prompt the judge sees at
+inference. The answer holds every dimension of that template (`prompts.JUDGE_DIMENSIONS`); a dimension the
+record does not label (`record.dimensions`) takes the record's overall `label`.
+
+Teacher traces (e.g. distilled from a large judge) use the same on-disk format, the Trajectory JSONL of
+`data.trajectory.write_trajectories`; SFT reads any file in it. One line per episode::
+
+    {"id": "video-00003",
+     "messages": [{"role": "user", "content": [{"type": "text", "text": "Video A (…) (4 of its frames):"},
+                                               {"type": "image"}, …, {"type": "text", "text": "<prompt>"}]},
+                  {"role": "assistant", "content": "<think>…</think>",
+                   "tool_calls": [{"type": "function",
+                                   "function": {"name": "select_frames",
+                                                "arguments": {"target_frames": [1, 4, 8], "video": 1}}}]},
+                  {"role": "tool", "content": [{"type": "image"}, …, {"type": "text", "text": "Video 1: …"}]},
+                  {"role": "assistant", "content": "<think>…</think><answer>{\\"overall\\": \\"A\\"}</answer>"}],
+     "images": ["traces_images/video-00003_0.png", …],
+     "verdict": {"overall": "A"}, "meta": {"record_id": "video-00003", "template": "pairwise_video"},
+     "input_ids": [], "loss_mask": [], "tool_calls": 1, "tool_failures": 0, "turns": 2,
+     "finish_reason": "answer", "parse_error": null}
+
+`messages` are chat-template messages: image parts are `{"type": "image"}` placeholders, filled in order by
+`images` (PNG paths relative to the JSONL: prompt images, then tool-returned ones); an assistant turn's calls are
+in `tool_calls` (not in its text); tool results are `role: "tool"` messages. Only assistant turns are trained
+on. `input_ids` / `loss_mask` may be empty (SFT re-tokenises with the model's processor); the other fields are
+bookkeeping. Images the visual memory window evicted are the text "< No Focus >" and have no entry in `images`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+
+from mmreward.data.trajectory import Trajectory
+from mmreward.prompts import JUDGE_DIMENSIONS
+
+logger = logging.getLogger(__name__)
+
+# Wording variants (picked per trace with the seed) so that SFT does not teach one fixed sentence.
+_LOOK = (
+    "The prompt is \"{prompt}\". I am shown only a few frames at reduced resolution, so I will look again at "
+    "the media before I decide.",
+    "I need to check how well each candidate matches \"{prompt}\". The first look is coarse; let me inspect "
+    "more frames and details.",
+    "To compare the candidates against \"{prompt}\" I should look more closely at each of them first.",
+)
+_DECIDE = {
+    "A": ("Having looked again, A matches \"{prompt}\" better than B.",
+          "A follows the prompt more faithfully; B deviates from \"{prompt}\".",
+          "The closer look confirms it: A is the better match for \"{prompt}\"."),
+    "B": ("Having looked again, B matches \"{prompt}\" better than A.",
+          "B follows the prompt more faithfully; A deviates from \"{prompt}\".",
+          "The closer look confirms it: B is the better match for \"{prompt}\"."),
+    "tie": ("Having looked again, A and B match \"{prompt}\" equally well.",
+            "Neither candidate is clearly better at showing \"{prompt}\".",
+            "The closer look shows no real difference between A and B for \"{prompt}\"."),
+}
+# Crop boxes of a first close look at an image (centre, then the halves), as fractions of width and height.
+_BOXES = ([0.2, 0.2, 0.8, 0.8], [0.0, 0.0, 1.0, 0.5], [0.0, 0.5, 1.0, 1.0], [0.0, 0.0, 0.5, 1.0],
+          [0.5, 0.0, 1.0, 1.0])
+_FRAME_COUNT = re.compile(r"of its (\d+) frames")
+
+
+def verdict_for(record, dimensions) -> dict[str, str]:
+    """The answer a correct judge gives: the record's label per dimension, its overall label where unlabelled.
+
+    Args:
+        record: a labelled `PreferencePair`.
+        dimensions: the dimensions the judge template asks for.
+
+    Returns:
+        {dimension: "A" | "B" | "tie"}, in `dimensions` order.
+    """
+    return {dim: record.label if dim == "overall" else record.dimensions.get(dim, record.label)
+            for dim in dimensions}
+
+
+def _call(name: str, **arguments) -> str:
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
+
+
+def _workspace_size(env, video: int, default: int) -> int:
+    """Frames in a video's select_frames workspace (short clips have fewer than `workspace_frames`)."""
+    from mmreward.agent.tools import ToolError
+
+    try:
+        text = env.call("select_frames", {"target_frames": [1], "video": video}).text
+    except ToolError:
+        return default
+    found = _FRAME_COUNT.search(text)
+    return int(found.group(1)) if found else default
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """k frame numbers spread evenly over 1..n, both ends included."""
+    k = max(1, min(k, n))
+    if k == 1:
+        return [(n + 1) // 2]
+    return sorted({1 + round(j * (n - 1) / (k - 1)) for j in range(k)})
+
+
+def _look_calls(record, env, config, rng: random.Random) -> list[str]:
+    """One select_frames call per video and one crop per image, in the order the tools number them.
+
+    `env` is a probe: asking it for a frame tells each video's workspace size (8 for an 8-frame clip, not 96),
+    and it is not the episode's env, whose image numbering must not count the probe's frames.
+    """
+    calls, videos, images = [], 0, 0
+    for item in record.all_media():
+        if item.type in ("video", "frames"):
+            videos += 1
+            if "select_frames" in config.tools:
+                n = _workspace_size(env, videos, config.workspace_frames)
+                k = rng.choice((3, 4, 5))
+                calls.append(_call("select_frames", target_frames=_spread(n, min(k, config.max_frames_per_call)),
+                                   video=videos))
+        else:
+            images += 1
+            if "crop" in config.tools:
+                calls.append(_call("crop", box=rng.choice(_BOXES), image=images))
+    return calls
+
+
+def _env(record, config):
+    from mmreward.agent.env import JudgeEnv
+
+    env = JudgeEnv(tools=tuple(config.tools), workspace_frames=config.workspace_frames,
+                   max_frames_per_call=config.max_frames_per_call, max_pixels=config.tool_max_pixels)
+    env.load(record)
+    return env
+
+
+def synthetic_trace(record, judge, rng: random.Random) -> Trajectory:
+    """One scripted episode on a labelled pair (see the module docstring).
+
+    Args:
+        record: a `PreferencePair` with a `label`.
+        judge: a `JudgeScorer` (only its config and `conversation` are used; no model is needed).
+        rng: the wording / frame-count RNG.
+
+    Returns:
+        The finished `Trajectory` (not tokenised), with `meta` {"record_id", "template", "source": "synthetic"}.
+    """
+    from mmreward.agent.loop import run_episode
+    from mmreward.data.schema import PreferencePair
+
+    if not isinstance(record, PreferencePair) or record.label not in ("A", "B", "tie"):
+        raise ValueError(f"{getattr(record, 'id', record)!r}: synthetic traces need labelled preference pairs")
+    config = judge.config
+    messages, images, template = judge.conversation(record)
+    dimensions = JUDGE_DIMENSIONS[template]
+    calls = _look_calls(record, _env(record, config), config, rng) if config.tools else []
+    answer = verdict_for(record, dimensions)
+    final = ("<think>" + rng.choice(_DECIDE[answer["overall"]]).format(prompt=record.prompt) + "</think>"
+             "<answer>" + json.dumps(answer) + "</answer>")
+    script = [final]
+    if calls:
+        script.insert(0, "<think>" + rng.choice(_LOOK).format(prompt=record.prompt) + "</think>\n" + "\n".join(calls))
+    turns = iter(script)
+    kind = "pairwise" if template.startswith("pairwise") else "pointwise"
+    traj = run_episode(lambda convs, imgs: [next(turns)], _env(record, config), messages, images,
+                       ids=[record.id], max_turns=len(script), max_images=config.max_images,
+                       memory_window=config.memory_window, dimensions=dimensions, kind=kind)
+    # A scripted episode that does not end in the scripted verdict is a bug here, never a trace to train on.
+    if traj.tool_failures or traj.verdict != answer:
+        errors = [m["content"][-1]["text"] for m in traj.messages if m["role"] == "tool"]
+        raise RuntimeError(f"{record.id}: synthetic trace failed ({traj.finish_reason}; {traj.parse_error}; "
+                           f"tool replies {errors})")
+    traj.meta.update(record_id=record.id, template=template, source="synthetic")
+    return traj
+
+
+def synthetic_traces(records, judge_config, *, seed: int = 0) -> list[Trajectory]:
+    """Scripted tool-using judge episodes on labelled pairs (see the module docstring).
+
+    Args:
+        records: labelled `PreferencePair`s (image or video generation pairs; response pairs work too).
+        judge_config: the `JudgeConfig` whose prompt, tools, frame counts and pixel budgets the traces use.
+        seed: varies the wording and the number of frames looked at; the same seed gives the same traces.
+
+    Returns:
+        One `Trajectory` per record, in order, with its verdict equal to the record's labels.
+    """
+    from mmreward.agent.judge_scorer import JudgeScorer
+
+    judge = JudgeScorer(None, None, judge_config)
+    rng = random.Random(seed)
+    traces = [synthetic_trace(record, judge, rng) for record in records]
+    logger.info("built %d synthetic traces (%d tool calls)", len(traces), sum(t.tool_calls for t in traces))
+    return traces
