@@ -39,14 +39,47 @@ def test_launch_files_are_found():
     assert {p.name for p in SCRIPTS} >= {"train.sh", "smoke_cpu.sh", "train_multinode.sbatch"}
 
 
+def _config_class(path: Path):
+    """The stage's config class, from the file name (bt*, sft*, rft*, grpo*)."""
+    stage = path.stem.split("_")[0]
+    if stage == "sft":
+        from mmreward.train.sft import SFTConfig
+
+        return SFTConfig
+    if stage == "rft":
+        from mmreward.train.rft import RFTConfig
+
+        return RFTConfig
+    if stage == "grpo":
+        from mmreward.train.grpo import JudgeGRPOConfig
+
+        return JudgeGRPOConfig
+    assert stage == "bt", f"{_rel(path)}: name it after its stage (bt_, sft_, rft_, grpo_)"
+    return BTConfig
+
+
 @pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=_rel)
-def test_train_config_loads_into_btconfig(path: Path):
+def test_train_config_loads_into_its_config_class(path: Path):
     # Only override: use_cpu, because TrainingArguments rejects `bf16: true` on a machine without a GPU unless
-    # use_cpu is set. Everything else (model, train_data, LoRA, schedule, ...) is validated as written.
-    cfg = load_config(BTConfig, path, {"use_cpu": True})
+    # use_cpu is set (and vLLM/DeepSpeed are GPU-only). Everything else is validated as written.
+    cls = _config_class(path)
     raw = yaml.safe_load(path.read_text())
+    overrides = {}
+    if "use_cpu" in getattr(cls, "__dataclass_fields__", {}):
+        overrides = {"use_cpu": True, "bf16": False}
+        if raw.get("use_vllm"):
+            overrides["use_vllm"] = False
+        if raw.get("deepspeed"):
+            overrides["deepspeed"] = None
+    cfg = load_config(cls, path, overrides)
     assert cfg.model == raw["model"] and cfg.train_data == raw["train_data"]
-    if cfg.pooling == "special":
+    if path.stem.startswith("rft"):
+        # The SFT stage's overrides must be valid SFTConfig fields too.
+        from mmreward.train.sft import SFTConfig
+
+        load_config(SFTConfig, None, {"model": "m", "train_data": "d", **cfg.sft, "use_cpu": True, "bf16": False,
+                                      "deepspeed": None})
+    if cls is BTConfig and cfg.pooling == "special":
         assert len(cfg.reward_tokens) == len(cfg.dimensions), "pooling 'special' needs one token per dimension"
 
 
