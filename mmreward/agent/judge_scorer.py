@@ -84,14 +84,19 @@ class JudgeScorer:
         model, processor = load_backbone(Path(path), config.backbone, lora=lora, **kwargs)
         return cls(model.eval(), processor, config)
 
-    def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the judge VLM (or adapter) and its config; `load_scorer` recognises it as kind "judge"."""
+    def save_pretrained(self, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+        """Write the judge VLM (or adapter) and its config; `load_scorer` recognises it as kind "judge".
+
+        Args:
+            out_dir: checkpoint directory.
+            state_dict: the model's gathered full state dict when its weights are sharded (ZeRO-3 / FSDP).
+        """
         from peft import PeftModel
 
         from mmreward.models.checkpoint import save_backbone, write_config
 
         out = Path(out_dir)
-        save_backbone(self.model, self.processor, out)
+        save_backbone(self.model, self.processor, out, state_dict)
         lora = {"adapter": True} if isinstance(self.model, PeftModel) else None
         write_config(out, {"scorer": self.kind, **asdict(self.config), "lora": lora})
         return out

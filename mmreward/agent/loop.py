@@ -5,7 +5,7 @@
 `generate_fn(conversations, images) -> texts` generates one assistant turn for each active episode (batched);
 adapters for HF `generate` and vLLM live in `agent/generate.py`. Tool calls use the model family's own format
 (`agent/protocol.py`); malformed calls, unknown tools and bad arguments become tool messages the model can read,
-and the episode goes on. The *visual memory window* keeps the images of only the last K tool results in context
+and the episode goes on. The *visual memory window* keeps the images of only the last K turns' tool results in context
 (older ones become the text "< No Focus >", as VR-Thinker does); the prompt's own images always stay.
 """
 
@@ -40,21 +40,31 @@ def _count_images(messages: list[dict]) -> int:
 
 
 def apply_memory_window(messages: list[dict], images: list, window: int) -> tuple[list[dict], list]:
-    """Keep the images of the last `window` tool messages that carry images; older ones become a placeholder.
+    """Keep the images of the tool results of the last `window` turns; older ones become a placeholder.
+
+    A turn's tool results (every tool message after one assistant message) count as one image set, so a turn that
+    looked at both videos keeps both in view (VR-Thinker: window 1 = the latest turn's frames).
 
     Args:
         messages: the conversation (image parts are `{"type": "image"}` placeholders).
         images: PIL images in placeholder order.
-        window: how many tool-returned image sets stay visible (None or < 0: all).
+        window: how many turns' tool-returned image sets stay visible (None or < 0: all).
 
     Returns:
         (messages, images) with evicted images replaced by the text "< No Focus >" and removed from `images`.
     """
     if window is None or window < 0:
         return messages, images
-    with_images = [i for i, m in enumerate(messages) if m["role"] == "tool" and isinstance(m.get("content"), list)
-                   and any(p.get("type") == "image" for p in m["content"])]
-    evict = set(with_images[:len(with_images) - window] if window else with_images)
+    turn_of, turn = {}, -1
+    for i, message in enumerate(messages):
+        if message["role"] == "assistant":
+            turn = i
+        elif message["role"] == "tool" and isinstance(message.get("content"), list) and any(
+                p.get("type") == "image" for p in message["content"]):
+            turn_of[i] = turn
+    turns = list(dict.fromkeys(turn_of.values()))
+    keep_turns = set(turns[len(turns) - window:]) if window else set()
+    evict = {i for i, t in turn_of.items() if t not in keep_turns}
     out_messages, out_images, cursor = [], [], 0
     for i, message in enumerate(messages):
         content = message.get("content")

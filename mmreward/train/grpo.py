@@ -1,7 +1,7 @@
 """GRPO for the tool-using judge on TRL's `GRPOTrainer`: rollouts call our tools, rewards read the verdict.
 
     mmreward train grpo --config launch/configs/tiny_cpu/grpo.yaml [--key value …]
-    accelerate launch -m mmreward.cli train grpo --config launch/configs/grpo_qwen25vl_7b_video.yaml
+    launch/train.sh grpo launch/configs/grpo_judge_qwen25vl_7b.yaml          # 8 GPUs, vLLM colocate, ZeRO-3
 
 Each record becomes one prompt: exactly the judge's first turn (`JudgeScorer.conversation`). Images are shown
 as they are; each video under judgment is shown as `initial_frames` first-look frames sampled uniformly over the
@@ -24,11 +24,16 @@ TRL fields pass straight through (this config *is* a `trl.GRPOConfig`); the ones
     (ratio clipping; `delta` bounds the ratio of negative-advantage tokens, the role R1-Reward's log-ratio
     pre-clip plays), scale_rewards, entropy_coef (VR-Thinker 0.01).
 Recommended for Qwen2.5-VL-7B on 8 GPUs (VR-Thinker stage III): num_generations 8, temperature 1.0, top_p 0.95,
-learning_rate 1e-6, beta 0.01, loss_type dapo, max_completion_length 6144, bf16, gradient_checkpointing,
+learning_rate 1e-6, beta 0.01, loss_type dapo, max_completion_length 6144, bf16, activation_checkpointing,
 use_vllm true with vllm_mode colocate (vllm_gpu_memory_utilization 0.3), freeze_vision true, and either
 lora_r 64 or full weights under DeepSpeed ZeRO-3; reward_fns [verdict_accuracy, strict_format,
-vrthinker_tool_bonus]. TRL keeps every tool image in context (no visual memory window), so the saved judge
-keeps them all too (`memory_window=-1`).
+vrthinker_tool_bonus] (VR-Thinker's exact schedule: reward_weights [1, 1, 1] and reward_kwargs
+{vrthinker_tool_bonus: {decay_after: 30}}). UnifiedReward-Think: [verdict_accuracy, strict_format] with
+{verdict_accuracy: {unparsable: 0.0}}, beta 0.04, loss_type grpo.
+
+TRL keeps every tool image in context (no visual memory window), so the saved judge keeps them all too
+(`memory_window=-1`). Trainer's intermediate `checkpoint-N` folders are for resuming; only the final
+`output_dir` is a judge checkpoint. R1-Reward's 3-sigma advantage filter has no TRL counterpart.
 """
 
 from __future__ import annotations
@@ -213,6 +218,7 @@ def load_policy(cfg: JudgeGRPOConfig):
         backbone = read_config(path)["backbone"]
         model, processor = load_backbone(path, backbone, lora=True, **common)
         model, merged = model.merge_and_unload(), True
+    # A merged adapter leaves the base frozen; with LoRA, TRL's peft wrapping freezes the base again anyway.
     for param in model.parameters():
         param.requires_grad_(True)
     if cfg.freeze_vision:

@@ -286,12 +286,13 @@ def tool_call_validity(completions, record=None, *, no_calls: float = 0.0, **kwa
     return out
 
 
-def vrthinker_tool_bonus(completions, record=None, *, decay_after: int | None = 30, decayed_coeff: float = 0.2,
+def vrthinker_tool_bonus(completions, record=None, *, decay_after: int | None = None, decayed_coeff: float = 0.2,
                          trainer_state=None, **kwargs) -> list[float]:
     """VR-Thinker's tool-use bonus (its code): +1.5 if ncall >= 4, -1 if ncall <= 1, else 0.5 * (ncall - 1).
 
-    VR-Thinker multiplies the bonus by 1 and by 0.2 after step 30 (`decay_after`, `decayed_coeff`; TRL passes
-    `trainer_state`). Its group-level curiosity term is not included.
+    VR-Thinker scales the bonus by 1, and by 0.2 from step 30 on: reward weight 1 with `decay_after=30`
+    reproduces it (TRL passes `trainer_state`). Off by default, so a reward weight alone sets the scale. Its
+    group-level curiosity term (share of the group making > 1 call) is not included.
 
     Args:
         completions: conversational completions.

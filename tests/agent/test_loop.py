@@ -99,11 +99,16 @@ def test_memory_window_evicts_older_tool_images(index_video):
 
 def test_apply_memory_window_by_hand():
     messages = [{"role": "user", "content": [{"type": "image"}]},
+                {"role": "assistant", "content": "call 1"},
                 {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": "t1"}]},
-                {"role": "tool", "content": [{"type": "image"}, {"type": "image"}, {"type": "text", "text": "t2"}]}]
+                {"role": "assistant", "content": "calls 2 and 3"},
+                {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": "t2"}]},
+                {"role": "tool", "content": [{"type": "image"}, {"type": "text", "text": "t3"}]}]
     out, images = apply_memory_window(messages, ["p", "a", "b", "c"], 1)
-    assert images == ["p", "b", "c"] and out[1]["content"][0] == {"type": "text", "text": EVICTED}
+    # The last turn's two tool results are one set and both stay; the first turn's image is evicted.
+    assert images == ["p", "b", "c"] and out[2]["content"][0] == {"type": "text", "text": EVICTED}
     assert apply_memory_window(messages, ["p", "a", "b", "c"], 0)[1] == ["p"]
+    assert apply_memory_window(messages, ["p", "a", "b", "c"], None)[1] == ["p", "a", "b", "c"]
 
 
 def test_loss_mask_covers_exactly_the_assistant_turns(tiny_checkpoint, index_video):

@@ -43,7 +43,7 @@ def _config(model, data, out, **overrides):
     values = dict(model=str(model), train_data=str(data), output_dir=str(out), initial_frames=2,
                   workspace_frames=8, max_frames_per_call=2, image_max_pixels=64 * 64, tool_max_pixels=64 * 64,
                   per_device_train_batch_size=2, num_generations=2, max_completion_length=24, max_steps=2,
-                  learning_rate=1e-2, gradient_checkpointing=False, use_cpu=True, disable_tqdm=True,
+                  learning_rate=1e-2, activation_checkpointing=False, use_cpu=True, disable_tqdm=True,
                   save_strategy="no", logging_steps=1, seed=0)
     return JudgeGRPOConfig(**{**values, **overrides})
 
@@ -113,7 +113,8 @@ def test_grpo_two_steps_and_a_loadable_judge(family, lora_r, tiny_checkpoint, sc
 # A scripted policy (replaces generation, keeps everything else real): in each group, episode 0 fetches frames,
 # makes a bad call, then answers correctly; episode 1 answers wrongly at once. Keyed by (episode, turn).
 _ANSWER = '<think>{}</think><answer>{{"VQ": "B", "MQ": "B", "TA": "B", "overall": "{}"}}</answer>'
-_CALL = '<think>look</think><tool_call>\n{{"name": "select_frames", "arguments": {{"video": 1, "target_frames": {}}}}}\n</tool_call>'
+_CALL = ('<think>look</think><tool_call>\n{{"name": "select_frames", "arguments": {{"video": 1, '
+         '"target_frames": {}}}}}\n</tool_call>')
 SCRIPT = {(0, 1): _CALL.format("[1, 2]"), (0, 2): _CALL.format("[99]"), (0, 3): _ANSWER.format("seen", "B"),
           (1, 1): _ANSWER.format("quick", "A")}
 

@@ -153,8 +153,9 @@ def test_vrthinker_tool_bonus_and_decay():
     class State:
         global_step = 30
 
-    assert vrthinker_tool_bonus(episodes[2:4], trainer_state=State()) == pytest.approx([0.1, 0.2])
-    assert vrthinker_tool_bonus(episodes[2:4], trainer_state=State(), decay_after=None) == [0.5, 1.0]
+    assert vrthinker_tool_bonus(episodes[2:4], trainer_state=State()) == [0.5, 1.0]    # no decay by default
+    assert vrthinker_tool_bonus(episodes[2:4], trainer_state=State(), decay_after=30) == pytest.approx([0.1, 0.2])
+    assert vrthinker_tool_bonus(episodes[2:4], trainer_state=State(), decay_after=31) == [0.5, 1.0]
 
 
 def test_registry_names_match_functions():

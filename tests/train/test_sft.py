@@ -23,6 +23,16 @@ from mmreward.train.traces import synthetic_traces, verdict_for
 JUDGE = JudgeConfig(backbone="x", initial_frames=2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tiny model trains as fast on one thread as on two, and a busy CPU (other test runs) makes a second
+    thread oversubscribe: the 100-step test went from 14 s to 110 s. One thread keeps the timings stable."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """A built demo recipe: 4 image pairs ("a red circle on the left") and 4 video pairs (squares moving right)."""
@@ -70,13 +80,14 @@ def test_synthetic_traces_run_the_tools_and_end_in_the_labels(records, traces):
         assert traj.tool_calls == 2 and traj.tool_failures == 0
         tool_texts = [m["content"][-1]["text"] for m in traj.messages if m["role"] == "tool"]
         assert len(tool_texts) == 2 and not any(t.startswith("Error") for t in tool_texts)
-        # The last tool result's images are real decoded pixels (the memory window keeps only its set).
+        # The last turn's tool results stay in view (the memory window keeps that turn's whole set: both calls).
         returned = traj.images[len(images):]
-        last = traj.messages[-2]["content"]
-        assert len(returned) == sum(p["type"] == "image" for p in last) >= 1
-        for image in returned:
-            pixels = np.asarray(image)
-            assert pixels.ndim == 3 and pixels.std() > 5  # the shape on its plain background
+        shown = [p for m in traj.messages if m["role"] == "tool" for p in m["content"] if p["type"] == "image"]
+        assert len(returned) == len(shown) >= 2
+        # Real decoded pixels: at least one returned view shows the shape on its plain background (a crop of the
+        # other image may be background only).
+        assert all(np.asarray(image).ndim == 3 for image in returned)
+        assert any(np.asarray(image).std() > 5 for image in returned)
     video = next(t for t in traces if t.meta["template"] == "pairwise_video")
     args = video.messages[1]["tool_calls"][1]["function"]["arguments"]
     # Frames spread over the clip in its workspace (8-frame demo clips: workspace 1..8), on video 2.
