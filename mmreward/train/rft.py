@@ -131,8 +131,8 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     if not kept:
         raise RuntimeError(f"no episode passed the filter ({stats['episodes']} sampled); see {out}/rft_stats.json "
                            "— cold-start the judge with `mmreward train sft` first or sample more")
-    # Continue from the judge being improved: a judge checkpoint keeps its full weights in backbone/.
-    base = str(Path(cfg.model, "backbone")) if Path(cfg.model, "backbone").is_dir() else judge.config.backbone
+    # Continue from the judge being improved (SFT accepts a judge checkpoint with full weights in backbone/).
+    base = cfg.model if Path(cfg.model, "backbone").is_dir() else judge.config.backbone
     sft_cfg = load_config(sft.SFTConfig, None, {"model": base, "train_data": str(out / "kept.jsonl"),
                                                 "output_dir": str(out / "model"), "tools": list(cfg.tools),
                                                 **cfg.sft})

@@ -245,8 +245,11 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
         trajectories = load_trajectories(cfg)
     lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
                     target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
-    model, processor = load_vlm(cfg.model, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation, lora=lora,
-                                freeze_vision=cfg.freeze_vision)
+    # A judge checkpoint (an earlier SFT / RFT output) keeps full weights in backbone/ and the processor beside it.
+    source = Path(cfg.model)
+    weights, processor_from = (source / "backbone", source) if (source / "backbone").is_dir() else (cfg.model, None)
+    model, processor = load_vlm(weights, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation, lora=lora,
+                                freeze_vision=cfg.freeze_vision, processor_from=processor_from)
     # The same schemas the judge shows at inference (JudgeScorer.run), so SFT teaches the prompt it will see.
     tools = tool_schemas(cfg.tools) if cfg.tools else None
     trajectories = tokenize_all(trajectories, processor, tools, cfg.max_length, cfg.on_overflow)
