@@ -49,14 +49,14 @@ import torch
 from transformers import TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
-from mmreward.models.backbone import DEFAULT_LORA_TARGETS
+from mmreward.train.args import JudgeArgs, PolicyArgs
 from mmreward.train.reward_fns import REWARD_FNS
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class JudgeGRPOConfig(GRPOConfig):
+class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs):
     """trl.GRPOConfig (loss, KL, sampling, vLLM, batch sizes, saving, …) plus the judge's fields."""
 
     # Policy: hub id or local Qwen2-VL / Qwen2.5-VL / Qwen3-VL directory, or a judge checkpoint (sft / rft output).
@@ -69,31 +69,10 @@ class JudgeGRPOConfig(GRPOConfig):
     eval_split: str = "test"
     # Bad lines in JSONL data: "raise" or "skip" (written to <name>.errors.jsonl).
     data_on_error: str = "raise"
-    # Tools the judge may call (agent.tools.TOOLS); empty: a plain chain-of-thought judge.
-    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
-    # As in JudgeConfig: first-look frames per video, the select_frames workspace per video, frames per call,
-    # and the pixel budgets of prompt images / frames and of tool-returned images.
-    initial_frames: int = 4
-    workspace_frames: int = 96
-    max_frames_per_call: int = 8
-    image_max_pixels: int = 256 * 28 * 28
-    tool_max_pixels: int = 256 * 28 * 28
-    # Judge template (prompts.JUDGE_TEMPLATES); None picks pairwise_video / pairwise_image / … per record.
-    template: str | None = None
     # Rewards (train.reward_fns.REWARD_FNS), summed with TRL's `reward_weights` (one per name; None: all 1).
     reward_fns: list[str] = field(default_factory=lambda: ["verdict_accuracy", "strict_format"])
     # Keyword arguments per reward, e.g. {verdict_accuracy: {unparsable: 0.0}}.
     reward_kwargs: dict = field(default_factory=dict)
-    # LoRA rank; 0 trains all weights.
-    lora_r: int = 0
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = DEFAULT_LORA_TARGETS
-    # Keep the vision tower fixed (VR-Thinker trains the language model only).
-    freeze_vision: bool = True
-    # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
-    dtype: str = "auto"
-    attn_implementation: str = "auto"
     # Defaults that differ from GRPOConfig: VR-Thinker's sampling, KL and tool rounds; room for tool images;
     # bf16 only where the GPU supports it (None); no external loggers.
     top_p: float = 0.95

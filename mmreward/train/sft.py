@@ -26,7 +26,7 @@ from transformers import TrainerCallback, set_seed
 
 from mmreward.agent.judge_scorer import JudgeConfig
 from mmreward.data.trajectory import Trajectory
-from mmreward.models.backbone import DEFAULT_LORA_TARGETS
+from mmreward.train.args import JudgeArgs, PolicyArgs
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ IGNORE = -100
 
 
 @dataclass
-class SFTConfig(trl.SFTConfig):
+class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs):
     """TRL's SFTConfig (lr, batch size, steps, saving, DeepSpeed/FSDP, …) plus the judge and data fields."""
 
     # Backbone: hub id or local directory of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model (also the LoRA base).
@@ -43,32 +43,13 @@ class SFTConfig(trl.SFTConfig):
     train_data: str = ""
     # The recipe split read when train_data is a recipe.
     train_split: str = "train"
-    # Tools shown to the judge (agent.tools.TOOLS): their schemas are rendered into every training sequence.
-    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
-    # Judge settings, as in `agent.judge_scorer.JudgeConfig` (same names, same defaults): they shape the
-    # synthetic traces' prompts and tool results, and are saved with the judge for inference.
-    initial_frames: int = JudgeConfig.initial_frames
-    workspace_frames: int = JudgeConfig.workspace_frames
-    max_frames_per_call: int = JudgeConfig.max_frames_per_call
-    image_max_pixels: int = JudgeConfig.image_max_pixels
-    tool_max_pixels: int = JudgeConfig.tool_max_pixels
+    # Judge settings used only at inference, saved with the judge (as in `agent.judge_scorer.JudgeConfig`).
     max_turns: int = JudgeConfig.max_turns
     max_images: int = JudgeConfig.max_images
     memory_window: int = JudgeConfig.memory_window
     max_new_tokens: int = JudgeConfig.max_new_tokens
     temperature: float = JudgeConfig.temperature
     top_p: float = JudgeConfig.top_p
-    template: str | None = JudgeConfig.template
-    # LoRA rank; 0 trains all weights.
-    lora_r: int = 0
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = DEFAULT_LORA_TARGETS
-    # Keep the vision tower fixed (VR-Thinker's SFT froze it: the traces teach the protocol, not perception).
-    freeze_vision: bool = True
-    # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
-    dtype: str = "auto"
-    attn_implementation: str = "auto"
     # Token budget per trajectory (None: no limit). Longer ones are never truncated (a cut inside an image or a
     # tool call teaches garbage): on_overflow "skip" drops them with a warning, "error" stops.
     max_length: int | None = None

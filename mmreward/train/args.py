@@ -1,0 +1,45 @@
+"""Config fields shared by the judge-training stages (SFT, GRPO): the judge's rendering settings and the policy.
+
+Mixed into `sft.SFTConfig` and `grpo.JudgeGRPOConfig` so each field is defined and documented once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmreward.agent.judge_scorer import JudgeConfig
+from mmreward.models.backbone import DEFAULT_LORA_TARGETS
+
+
+@dataclass
+class JudgeArgs:
+    """How the judge is shown its media and tools (same names and defaults as `agent.judge_scorer.JudgeConfig`)."""
+
+    # Tools the judge may call (agent.tools.TOOLS): their schemas are rendered into every sequence; empty: a plain
+    # chain-of-thought judge.
+    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
+    # First-look frames per video, the select_frames workspace per video, and frames per call.
+    initial_frames: int = JudgeConfig.initial_frames
+    workspace_frames: int = JudgeConfig.workspace_frames
+    max_frames_per_call: int = JudgeConfig.max_frames_per_call
+    # Pixel budgets of prompt images / first-look frames and of tool-returned images.
+    image_max_pixels: int = JudgeConfig.image_max_pixels
+    tool_max_pixels: int = JudgeConfig.tool_max_pixels
+    # Judge template (prompts.JUDGE_TEMPLATES); None picks pairwise_video / pairwise_image / … per record.
+    template: str | None = JudgeConfig.template
+
+
+@dataclass
+class PolicyArgs:
+    """The model being trained: LoRA, frozen vision tower, dtype and attention kernel."""
+
+    # LoRA rank; 0 trains all weights.
+    lora_r: int = 0
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str = DEFAULT_LORA_TARGETS
+    # Keep the vision tower fixed (VR-Thinker trains the language model only: the judge learns the protocol).
+    freeze_vision: bool = True
+    # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
+    dtype: str = "auto"
+    attn_implementation: str = "auto"
