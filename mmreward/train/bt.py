@@ -20,8 +20,9 @@ from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from mmreward.data.collate import MediaContract
 from mmreward.data.media import VideoSampling
 from mmreward.evaluation.metrics import accuracy_without_ties
-from mmreward.models.backbone import DEFAULT_LORA_TARGETS, FAMILIES
+from mmreward.models.backbone import FAMILIES
 from mmreward.train import losses
+from mmreward.train.args import PolicyArgs
 from mmreward.train.bt_setup import build_scorer, latest_complete_checkpoint, load_records, load_weights
 from mmreward.train.pair_data import BOOKKEEPING_KEYS, RewardCollator, RewardDataset, split_rewards
 
@@ -31,7 +32,7 @@ COMPLETE_MARKER = "mmreward_complete"
 
 
 @dataclass
-class BTConfig(TrainingArguments):
+class BTConfig(TrainingArguments, PolicyArgs):
     """TrainingArguments (lr, batch size, steps, saving, DeepSpeed/FSDP, …) plus the reward-model fields."""
 
     # Backbone: hub id or local directory of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model.
@@ -50,16 +51,9 @@ class BTConfig(TrainingArguments):
     prompt_template: str = "generation"
     # Yes-token question mode: "pointwise" (BT over two P(yes)) or "pairwise" (one question per pair).
     yes_mode: str = "pointwise"
-    # LoRA rank; 0 trains all weights.
-    lora_r: int = 0
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_target_modules: str = DEFAULT_LORA_TARGETS
-    # Keep the vision tower fixed.
+    # Keep the vision tower fixed (reward models train it by default, as VideoAlign does). LoRA, dtype and the
+    # attention kernel come from PolicyArgs.
     freeze_vision: bool = False
-    # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
-    dtype: str = "auto"
-    attn_implementation: str = "auto"
     # Training records: a JSONL file, a built recipe folder (manifest.json), or a recipe YAML (built first).
     train_data: str = ""
     # Evaluation records (same forms); None: the eval split of train_data when it is a recipe, else no eval.
