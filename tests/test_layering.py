@@ -52,6 +52,9 @@ def test_import_mmreward_is_light():
 def test_library_modules_pull_in_no_optional_heavy_backends():
     loaded = _modules_after(
         "import mmreward, mmreward.cli, mmreward.demo, mmreward.data.schema, mmreward.data.media, "
-        "mmreward.data.synthetic, mmreward.models.tiny"
+        "mmreward.data.synthetic, mmreward.models.tiny, mmreward.scoring, mmreward.models.reward_model, "
+        "mmreward.models.yes_token, mmreward.models.clip, mmreward.evaluation.runner, mmreward.agent.loop, "
+        "mmreward.agent.env, mmreward.agent.judge_scorer, mmreward.train.bt, mmreward.train.losses, "
+        "mmreward.train.sft, mmreward.train.rft, mmreward.train.grpo"
     )
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
