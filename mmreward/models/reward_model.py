@@ -124,13 +124,14 @@ class RewardModel(nn.Module):
               attn_implementation: str = "auto", media: MediaContract | None = None,
               prompt_template: str = "generation", reward_tokens: list[str] | None = None,
               head_inner_size: int | None = None, max_length: int | None = None,
-              on_overflow: str = "error") -> RewardModel:
+              on_overflow: str = "error", device: str | None = None) -> RewardModel:
         """A new reward model on a pretrained backbone, with a freshly initialised head.
 
         Args mirror `RewardModelConfig` and `load_vlm`; `media` defaults to the processor's budgets at 2 fps.
         """
         backbone, processor = load_vlm(name_or_path, dtype=dtype, attn_implementation=attn_implementation,
-                                       freeze_vision=freeze_vision, gradient_checkpointing=gradient_checkpointing)
+                                       freeze_vision=freeze_vision, gradient_checkpointing=gradient_checkpointing,
+                                       device=device)
         tokens = list(reward_tokens or [])
         new_ids = []
         if tokens:
