@@ -133,6 +133,13 @@ def enable_checkpointing(model, kwargs: dict | None = None, **options) -> None:
     model.enable_input_require_grads()
 
 
+def checkpoint_backbone(scorer, *args, activation_checkpointing_kwargs: dict | None = None,
+                        gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
+    """Gradient checkpointing of a scorer's backbone layers, under either name transformers calls it by."""
+    kwargs = activation_checkpointing_kwargs or gradient_checkpointing_kwargs or (args[0] if args else None)
+    enable_checkpointing(scorer.backbone, kwargs, **options)
+
+
 def apply_lora(model, lora: LoraSpec, *, freeze_vision: bool, trainable_token_ids: list[int] | None = None):
     """Wrap `model` with peft LoRA; the vision tower stays fully trainable unless `freeze_vision`.
 

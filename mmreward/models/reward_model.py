@@ -21,7 +21,7 @@ from mmreward.models.backbone import (
     FAMILIES,
     LoraSpec,
     apply_lora,
-    enable_checkpointing,
+    checkpoint_backbone,
     family_of,
     inner_model,
     load_vlm,
@@ -172,14 +172,9 @@ class RewardModel(nn.Module):
                                             response_mask=response_mask, reward_token_ids=self.reward_token_ids)
         return apply_head(self.head, pooled)
 
-    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None,
-                                        **options) -> None:
-        """Called by Trainer when gradient checkpointing is on: checkpoint the backbone's layers."""
-        enable_checkpointing(self.backbone, activation_checkpointing_kwargs, **options)
-
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
-        """The name older transformers releases call."""
-        enable_checkpointing(self.backbone, gradient_checkpointing_kwargs, **options)
+    # Trainer calls one of these (the name depends on the transformers release) when checkpointing is on.
+    activation_checkpointing_enable = checkpoint_backbone
+    gradient_checkpointing_enable = checkpoint_backbone
 
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def plan(self, record):
@@ -198,14 +193,11 @@ class RewardModel(nn.Module):
 
     def encoder(self):
         """A picklable unit -> processor-outputs function (runs in DataLoader workers)."""
-        return UnitEncoder(self.processor, self.family.model_type, self.contract, self.config.max_length,
-                           self.config.on_overflow)
+        return UnitEncoder.for_scorer(self)
 
     def forward_batch(self, encodings: list[dict]) -> torch.Tensor:
         """Pad encoded units, run the model, apply the stored normalisation: (n, n_dims)."""
-        device = next(self.parameters()).device
-        batch = pad_batch(encodings, self.processor.tokenizer.pad_token_id)
-        rewards = self(**{k: v.to(device) for k, v in batch.items()})
+        rewards = forward_encodings(self, encodings)
         if self.config.normalization:
             stats = torch.tensor([self.config.normalization[d] for d in self.dimensions], device=rewards.device)
             rewards = (rewards - stats[:, 0]) / stats[:, 1]
@@ -276,3 +268,16 @@ class UnitEncoder:
     def __call__(self, unit) -> dict:
         return encode_unit(unit, self.processor, FAMILIES[self.model_type], self.contract,
                            max_length=self.max_length, on_overflow=self.on_overflow)
+
+    @classmethod
+    def for_scorer(cls, scorer) -> UnitEncoder:
+        """The encoder of a backbone scorer (head or yes-token): its processor, family, contract and token budget."""
+        return cls(scorer.processor, scorer.family.model_type, scorer.contract, scorer.config.max_length,
+                   scorer.config.on_overflow)
+
+
+def forward_encodings(scorer, encodings: list[dict]) -> torch.Tensor:
+    """Pad encoded units into one batch on the scorer's device and run its forward: (n, ...)."""
+    device = next(scorer.parameters()).device
+    batch = pad_batch(encodings, scorer.processor.tokenizer.pad_token_id)
+    return scorer(**{k: v.to(device) for k, v in batch.items()})

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract, pad_batch
-from mmreward.models.backbone import FAMILIES, enable_checkpointing, family_of, inner_model, load_vlm
+from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract
+from mmreward.models.backbone import FAMILIES, checkpoint_backbone, family_of, inner_model, load_vlm
 from mmreward.models.checkpoint import (
     load_backbone,
     read_config,
@@ -25,7 +25,7 @@ from mmreward.models.checkpoint import (
     write_config,
 )
 from mmreward.models.heads import pool_last_token
-from mmreward.models.reward_model import UnitEncoder
+from mmreward.models.reward_model import UnitEncoder, forward_encodings
 from mmreward.prompts import YES_NO_TEMPLATES, render
 
 logger = logging.getLogger(__name__)
@@ -146,14 +146,9 @@ class YesTokenScorer(nn.Module):
         logits = self.backbone.get_output_embeddings()(last)
         return yes_no_logit(logits, self.yes_ids, self.no_ids)[:, None]
 
-    def activation_checkpointing_enable(self, activation_checkpointing_kwargs: dict | None = None,
-                                        **options) -> None:
-        """Called by Trainer when gradient checkpointing is on: checkpoint the backbone's layers."""
-        enable_checkpointing(self.backbone, activation_checkpointing_kwargs, **options)
-
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **options) -> None:
-        """The name older transformers releases call."""
-        enable_checkpointing(self.backbone, gradient_checkpointing_kwargs, **options)
+    # Trainer calls one of these (the name depends on the transformers release) when checkpointing is on.
+    activation_checkpointing_enable = checkpoint_backbone
+    gradient_checkpointing_enable = checkpoint_backbone
 
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def _question(self, record, candidates) -> tuple[str, list]:
@@ -194,14 +189,12 @@ class YesTokenScorer(nn.Module):
         return Plan(units, combine)
 
     def encoder(self) -> UnitEncoder:
-        return UnitEncoder(self.processor, self.family.model_type, self.contract, self.config.max_length,
-                           self.config.on_overflow)
+        """A picklable unit -> processor-outputs function (runs in DataLoader workers)."""
+        return UnitEncoder.for_scorer(self)
 
     def forward_batch(self, encodings: list[dict]) -> torch.Tensor:
         """(n, 1) P(yes) or logit difference, per `config.output`."""
-        device = next(self.parameters()).device
-        batch = pad_batch(encodings, self.processor.tokenizer.pad_token_id)
-        logit = self(**{k: v.to(device) for k, v in batch.items()})
+        logit = forward_encodings(self, encodings)
         return torch.sigmoid(logit) if self.config.output == "prob" else logit
 
     def score(self, records, **kwargs):
