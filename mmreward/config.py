@@ -17,9 +17,7 @@ from typing import Any
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A config file or flag names an unknown key or a value of the wrong type."""
+from mmreward.errors import ConfigError  # noqa: F401  (re-exported: mmreward.config.ConfigError)
 
 
 def _fields(cls) -> dict[str, dataclasses.Field]:

@@ -20,11 +20,12 @@ import torch
 
 from mmreward.data.collate import Unit
 from mmreward.data.schema import PointwiseRecord, PreferencePair
+from mmreward.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 
-class ScoringError(RuntimeError):
+class ScoringError(DataError, RuntimeError):
     """A record could not be scored (its media failed, or it does not fit the model)."""
 
 

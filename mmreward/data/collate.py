@@ -16,11 +16,12 @@ import torch
 
 from mmreward.data.media import MediaError, VideoSampling, load_image, load_video
 from mmreward.data.schema import MediaItem
+from mmreward.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 
-class TokenBudgetError(ValueError):
+class TokenBudgetError(DataError):
     """A sequence does not fit `max_length` even after the allowed resampling."""
 
 

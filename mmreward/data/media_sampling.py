@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from mmreward.errors import DataError
+
 log = logging.getLogger(__name__)
 
 # Constants of qwen-vl-utils (vision_process.py); the video pixel defaults scale with factor**2 there.
@@ -36,7 +38,7 @@ BACKENDS = ("decord", "pyav")
 DEFAULT_MAX_SOURCE_PIXELS = 89_478_485
 
 
-class MediaError(RuntimeError):
+class MediaError(DataError, RuntimeError):
     """An image or video could not be loaded as requested; the message names the source and the reason."""
 
 

@@ -42,6 +42,7 @@ from mmreward.data.schema import (
     write_jsonl,
 )
 from mmreward.data.sources import SOURCES, Skip, SourceSpec
+from mmreward.errors import ConfigError
 
 __all__ = ["Filters", "Recipe", "RecipeError", "RecipeSource", "build_recipe", "load_recipe", "load_split"]
 
@@ -56,7 +57,7 @@ _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SHARD = re.compile(r"^[A-Za-z0-9_]+-\d{5}\.jsonl$")
 
 
-class RecipeError(ValueError):
+class RecipeError(ConfigError):
     """A recipe that cannot be built: unknown key, unknown converter, invalid value."""
 
 

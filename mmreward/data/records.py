@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mmreward.errors import DataError
+
 __all__ = ["LABELS", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
            "RecordError"]
 
@@ -31,7 +33,7 @@ _POINTWISE_KEYS = ("id", "prompt", "system", "media", "response", "scores", "met
 _FLIP = {"A": "B", "B": "A", "tie": "tie"}
 
 
-class RecordError(ValueError):
+class RecordError(DataError):
     """A record that breaks the schema; the message names file, line and field (``pairs.jsonl:17: label ...``).
 
     Attributes:

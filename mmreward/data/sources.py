@@ -37,6 +37,7 @@ from typing import Any
 
 from mmreward.data.schema import MediaItem, PreferencePair, Record, RecordError, parse_record
 from mmreward.data.sources_io import find_tables, iter_tables
+from mmreward.errors import DataError
 
 # How to fetch a hub dataset for a local copy; converters fill in the repo id and any extra advice.
 DOWNLOAD_HINT = "Download it with: huggingface-cli download --repo-type dataset {} --local-dir DIR{}"
@@ -69,7 +70,7 @@ class Skip:
 Converter = Callable[[SourceSpec, Path], Iterator["Record | Skip"]]
 
 
-class BadRow(ValueError):
+class BadRow(DataError):
     """A row a converter cannot use; `convert_rows` turns it into a Skip carrying this message."""
 
 

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ToolContext", "ToolError", "ToolResult", "current_context", "use_context"]
 
 
-class ToolError(ValueError):
-    """Bad arguments or a failed tool call; the message is written for the model, which reads it and retries."""
+from mmreward.errors import ToolError  # noqa: F401  (re-exported)
 
 
 @dataclass
