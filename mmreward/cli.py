@@ -129,6 +129,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
             config_path = token.split("=", 1)[1]
             del overrides[i]
             break
+    if any(token in ("-h", "--help") for token in overrides):
+        from mmreward.config import config_help
+
+        sys.stdout.write(config_help(getattr(module, config_name), f"mmreward train {args.stage}") + "\n")
+        return 0
     try:
         cfg = load_config(getattr(module, config_name), config_path, overrides)
     except (ConfigError, ValueError) as err:

@@ -9,7 +9,9 @@ as YAML scalars/lists (`--dimensions "[VQ, MQ]"`, `--bf16 true`) and then coerce
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import enum
+import re
 import types
 import typing
 from pathlib import Path
@@ -114,23 +116,175 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
         flags: `["--key", "value", …]` or an already parsed {key: value} dict.
 
     Returns:
-        An instance of `cls`; unknown keys and ill-typed values raise `ConfigError` naming them.
+        An instance of `cls`. Unknown keys (with the three closest valid names), ill-typed values and values the
+        dataclass refuses raise `ConfigError` naming where the key came from: the flag, or the YAML file.
     """
     values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
         values.update(loaded)
-    values.update(parse_flags(flags) if isinstance(flags, list) else (flags or {}))
+        origin.update({k: f"{path}: {k}" for k in loaded})
+    overrides = parse_flags(flags) if isinstance(flags, list) else (flags or {})
+    values.update(overrides)
+    # A flag is blamed as the flag the user typed; a key from a Python dict is named as the key.
+    origin.update({k: (f"--{k}" if isinstance(flags, list) else k) for k in overrides})
     fields = _fields(cls)
-    unknown = sorted(set(values) - set(fields))
+    unknown = [k for k in values if k not in fields]
     if unknown:
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"unknown config key(s){where}: {', '.join(unknown)}; valid keys: {', '.join(sorted(fields))}")
+        raise ConfigError("; ".join(_unknown_key_message(origin[k], k, fields) for k in unknown))
     hints = _type_hints(cls)
-    coerced = {k: _coerce(v, hints.get(k, Any), k) for k, v in values.items()}
-    return cls(**coerced)
+    coerced = {k: _coerce(v, hints.get(k, Any), origin[k]) for k, v in values.items()}
+    try:
+        return cls(**coerced)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        # __post_init__ checks (ours, TrainingArguments', TRL's) are about the values the user gave.
+        where = f"{path}" + (" with flags" if overrides else "") if path else "config"
+        raise ConfigError(f"{where}: {err}") from err
+
+
+def _unknown_key_message(label: str, key: str, fields) -> str:
+    """`--lerning_rate: unknown config key; did you mean learning_rate, …?` (the three closest names)."""
+    ranked = sorted(fields, key=lambda name: -difflib.SequenceMatcher(None, key, name).ratio())
+    flag = label.startswith("--")
+    guesses = ", ".join(("--" if flag else "") + name for name in ranked[:3])
+    what = "unknown flag" if flag else "unknown config key"
+    return f"{label}: {what}; did you mean {guesses}? (--help lists every key)"
+
+
+def config_help(cls, command: str) -> str:
+    """Every field of a config dataclass with its type, default and one-line doc: ours first, then TRL / Trainer.
+
+    Args:
+        cls: the config dataclass (e.g. `BTConfig`).
+        command: how the user runs it, for the heading (e.g. "mmreward train bt").
+
+    Returns:
+        The help text.
+    """
+    hints = _type_hints(cls)
+    ours = _our_docs(cls)
+    entries: dict[str, list[tuple[str, str]]] = {}
+    for f in _fields_ours_first(cls):
+        owner = _defining_class(cls, f.name)
+        # A base field we redeclare with its own meaning (not just a new default) is documented as ours.
+        mine = owner.__module__.startswith("mmreward") or (
+            f.name in ours and not ours[f.name].startswith(_REDEFAULTED))
+        doc = ours.get(f.name, "") if mine else _first_sentence(_base_field(owner, f.name).metadata.get("help", ""))
+        group = "ours" if mine else f"{owner.__module__.split('.')[0]} {owner.__name__}"
+        line = f"  --{f.name} {_type_name(hints.get(f.name, f.type))} (default {_default_text(f)})"
+        entries.setdefault(group, []).append((line, doc))
+    groups = {}
+    for group, items in entries.items():
+        # Fields documented by one comment are listed together, with the comment once after the last of them.
+        out = []
+        for i, (line, doc) in enumerate(items):
+            out.append(line)
+            if doc and (i + 1 == len(items) or items[i + 1][1] != doc):
+                out.append(f"      {doc}")
+        groups[group] = out
+    lines = [f"usage: {command} [--config FILE.yaml] [--key value …]", "",
+             "Every key below can be set in the YAML file or as a flag (--key value or --key=value); flags win.", ""]
+    order = ["ours"] + sorted((g for g in groups if g.startswith("trl")), reverse=True) + \
+        sorted(g for g in groups if g != "ours" and not g.startswith("trl"))
+    for group in order:
+        title = f"{cls.__name__} (mmreward) fields" if group == "ours" else f"{group} fields"
+        lines += [f"{title}:", *groups[group], ""]
+    return "\n".join(lines)
+
+
+def _fields_ours_first(cls) -> list[dataclasses.Field]:
+    """init fields, those declared by `cls` itself first, then its mixins' and bases' (stable within each)."""
+    mro = list(cls.__mro__)
+
+    def rank(f):
+        # (first class in the MRO that declares it, its position in that class's source)
+        base = next(b for b in mro if f.name in getattr(b, "__annotations__", {}))
+        return mro.index(base), list(base.__annotations__).index(f.name)
+
+    return sorted((f for f in dataclasses.fields(cls) if f.init), key=rank)
+
+
+def _defining_class(cls, name: str) -> type:
+    """The class that owns a field: a third-party base that defines it wins over our re-declared default."""
+    owners = [base for base in cls.__mro__ if name in getattr(base, "__annotations__", {})]
+    third_party = [base for base in owners if not base.__module__.startswith("mmreward")]
+    return third_party[-1] if third_party else owners[0]
+
+
+def _base_field(owner: type, name: str) -> dataclasses.Field:
+    return next(f for f in dataclasses.fields(owner) if f.name == name)
+
+
+def _our_docs(cls) -> dict[str, str]:
+    """Field docs from the comments above our fields; a comment covers the fields that follow it up to the next."""
+    import inspect
+
+    docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__):
+        if not base.__module__.startswith("mmreward") or not dataclasses.is_dataclass(base):
+            continue
+        try:
+            source = inspect.getsource(base).splitlines()
+        except (OSError, TypeError):
+            continue
+        comment: list[str] = []
+        pending = False
+        for line in source[1:]:
+            stripped = line.strip()
+            if stripped.startswith("#"):
+                comment = comment if pending else []
+                comment.append(stripped.lstrip("# ").strip())
+                pending = True
+                continue
+            match = _FIELD_LINE.match(line)
+            if match:
+                pending = False
+                if comment:
+                    docs[match.group(1)] = _first_sentence(" ".join(comment))
+            elif stripped.startswith(("def ", "@")):
+                break
+    return docs
+
+
+# The comment our configs put above base fields whose default they only change.
+_REDEFAULTED = "Defaults that differ from"
+_FIELD_LINE = re.compile(r"^    (\w+)\s*:[^=]*(=|$)")
+
+
+def _first_sentence(text: str, limit: int = 150) -> str:
+    text = " ".join(text.split())
+    end = text.find(". ")
+    text = text[: end + 1] if 0 < end else text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("NoneType", "None")
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        value = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        return "required"
+    if isinstance(value, enum.Enum):
+        value = value.value
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def to_yaml(cfg) -> str:
