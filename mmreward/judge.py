@@ -14,11 +14,12 @@ is VR-Thinker's final `\\boxed{1}` / `\\boxed{2}` (its overall verdict), accepte
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from mmreward.agent.untrusted import load_json, shown
 
 KINDS = ("pairwise", "pointwise")
 # Pairwise values, case-insensitive; VR-Thinker writes 1 = first candidate, 2 = second, 0 = tie.
@@ -78,15 +79,15 @@ def _reject_constant(name: str):
 
 
 def _load_object(body: str) -> tuple[dict | None, str | None]:
-    """Strict JSON object of an answer block (no NaN / Infinity, no duplicate keys), or why it is not one."""
+    """Strict JSON object of an answer block (no NaN / Infinity, no duplicate keys), or why it is not one.
+
+    Size and nesting are bounded before parsing (`agent.untrusted.load_json`), so no answer text can raise.
+    """
     if not body.strip():
         return None, "empty <answer>"
-    try:
-        obj = json.loads(body, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
-    except json.JSONDecodeError as err:
-        return None, f"<answer> is not valid JSON ({err.msg})"
-    except ValueError as err:
-        return None, f"<answer> is not a valid verdict ({err})"
+    obj, reason = load_json(body, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+    if reason is not None:
+        return None, f"<answer> {reason}"
     if not isinstance(obj, dict):
         return None, "<answer> is not a JSON object"
     return obj, None
@@ -108,9 +109,14 @@ def _score_value(value, score_range: tuple[float, float]) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     low, high = score_range
-    if not math.isfinite(value) or not low <= value <= high:
+    # Compare before converting: float() of an integer with hundreds of digits overflows.
+    if not low <= value <= high:
         return None
-    return float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _read_dimensions(obj: dict, dimensions: Sequence[str], kind: str,
@@ -127,7 +133,7 @@ def _read_dimensions(obj: dict, dimensions: Sequence[str], kind: str,
         if value is None:
             low, high = score_range
             expected = '"A", "B" or "tie"' if kind == "pairwise" else f"a number in [{low:g}, {high:g}]"
-            return _fail(f"invalid value for {dim}: {raw!r} (expected {expected})", kind)
+            return _fail(f"invalid value for {dim}: {shown(raw)} (expected {expected})", kind)
         verdicts[dim] = value
     return Verdict(ok=True, verdicts=verdicts, reason=None, kind=kind)
 
@@ -141,7 +147,7 @@ def _boxed_verdict(region: str, dimensions: Sequence[str], kind: str) -> Verdict
         return _fail("several answers (\\boxed{})", kind)
     value = _pairwise_value(boxes[0])
     if value is None:
-        return _fail(f"invalid \\boxed{{}} verdict: {boxes[0]!r} (expected 1 or 2)", kind)
+        return _fail(f"invalid \\boxed{{}} verdict: {shown(boxes[0])} (expected 1 or 2)", kind)
     others = [d for d in dimensions if d != "overall"]
     if others or "overall" not in dimensions:
         missing = ", ".join(others)
@@ -168,7 +174,8 @@ def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str
         score_range: the inclusive range of pointwise scores.
 
     Returns:
-        A `Verdict`; on failure `ok` is False, `verdicts` is empty and `reason` says why.
+        A `Verdict`; on failure `ok` is False, `verdicts` is empty and `reason` says why. Any text gives a
+        `Verdict` (model output is hostile input); only a bad `kind` or empty `dimensions` raise.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -226,7 +233,7 @@ def format_ok(text: str, *, require_think: bool = True) -> bool:
         require_think: whether the turn must open with a reasoning block.
 
     Returns:
-        True if the turn has exactly this shape.
+        True if the turn has exactly this shape; False for anything else (never raises).
     """
     if not isinstance(text, str):
         return False

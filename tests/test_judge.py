@@ -98,8 +98,8 @@ def test_invalid_pairwise_answers(answer, reason):
     ('{"overall": 11}', "invalid value"),
     ('{"overall": 0}', "invalid value"),
     ('{"overall": "7"}', "invalid value"),
-    ('{"overall": NaN}', "not a valid verdict"),
-    ('{"overall": Infinity}', "not a valid verdict"),
+    ('{"overall": NaN}', "NaN is not a valid value"),
+    ('{"overall": Infinity}', "Infinity is not a valid value"),
     ('{"overall": false}', "invalid value"),
     ('{"overall": "A"}', "invalid value"),
 ])

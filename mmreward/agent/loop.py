@@ -20,6 +20,8 @@ from mmreward.data.trajectory import Trajectory
 logger = logging.getLogger(__name__)
 
 EVICTED = "< No Focus >"
+# Tool calls run per assistant turn: VR-Thinker-style judges make 1-3; a thousand would decode for minutes.
+MAX_TOOL_CALLS = 8
 GenerateFn = Callable[[list[list[dict]], list[list]], list[str]]
 
 
@@ -86,15 +88,40 @@ def apply_memory_window(messages: list[dict], images: list, window: int) -> tupl
     return out_messages, out_images
 
 
-def _tool_turn(episode: _Episode, calls, errors) -> None:
-    """Run the turn's tool calls (and report its malformed ones) as tool messages."""
+def _visible_images(episode: _Episode, memory_window: int | None) -> int:
+    return _count_images(apply_memory_window(episode.messages, episode.images, memory_window)[0])
+
+
+def _tool_turn(episode: _Episode, calls, errors, *, max_calls: int, max_images: int,
+               memory_window: int | None) -> None:
+    """Run the turn's tool calls (and report its malformed ones) as tool messages, within the turn's limits.
+
+    Limits are checked before each call runs: at most `max_calls` calls per turn (and as many malformed-call
+    reports), and no call once the images in context exceed `max_images`. Calls refused by a limit are counted
+    as failed calls and answered by one tool message that says so (one per turn, not one per call, so a turn of
+    a thousand calls cannot flood the context).
+    """
     from mmreward.agent.protocol import tool_message
     from mmreward.agent.tools import ToolError
 
-    for error in errors:
-        episode.traj.tool_failures += 1
+    for error in errors[:max_calls]:
         episode.messages.append(tool_message(f"Error: {error}"))
-    for call in calls:
+    episode.traj.tool_failures += len(errors)
+    notes = []
+    if len(errors) > max_calls:
+        notes.append(f"{len(errors) - max_calls} more malformed tool calls were not reported")
+    refused = 0
+    for i, call in enumerate(calls):
+        if i >= max_calls:
+            refused = len(calls) - i
+            notes.append(f"{refused} tool calls beyond the limit of {max_calls} per turn were not run")
+            break
+        if _visible_images(episode, memory_window) > max_images:
+            refused = len(calls) - i
+            notes.append(f"{refused} tool calls were not run: the episode has reached its limit of "
+                         f"{max_images} images in context")
+            episode.traj.finish_reason, episode.done = "max_images", True
+            break
         episode.traj.tool_calls += 1
         try:
             result = episode.env.call(call.name, call.arguments)
@@ -104,6 +131,10 @@ def _tool_turn(episode: _Episode, calls, errors) -> None:
             continue
         episode.messages.append(tool_message(result.text, result.images))
         episode.images.extend(result.images)
+    episode.traj.tool_calls += refused
+    episode.traj.tool_failures += refused
+    if notes:
+        episode.messages.append(tool_message(f"Error: {'; '.join(notes)}. Make fewer tool calls per turn."))
 
 
 def _finish(episode: _Episode, text: str, dimensions, kind: str) -> None:
@@ -118,8 +149,8 @@ def _finish(episode: _Episode, text: str, dimensions, kind: str) -> None:
 
 def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[dict]],
                  images: list[list] | None = None, *, ids: list[str] | None = None, max_turns: int = 4,
-                 max_images: int = 64, memory_window: int | None = 1, dimensions=("overall",),
-                 kind: str = "pairwise") -> list[Trajectory]:
+                 max_images: int = 64, max_tool_calls: int = MAX_TOOL_CALLS, memory_window: int | None = 1,
+                 dimensions=("overall",), kind: str = "pairwise") -> list[Trajectory]:
     """Run several episodes to a verdict or a limit, one batched `generate_fn` call per turn.
 
     Args:
@@ -129,14 +160,22 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
         images: PIL images of each conversation's placeholders, in order.
         ids: episode ids (default "0", "1", …).
         max_turns: assistant turns per episode.
-        max_images: images allowed in context; the episode stops when a tool result would exceed it.
+        max_images: images allowed in context; once a tool result exceeds it, the turn's remaining calls are
+            not run and the episode stops ("max_images").
+        max_tool_calls: tool calls run per turn (and malformed calls reported); the excess are not run, and
+            one tool message says so.
         memory_window: tool-returned image sets kept visible (VR-Thinker: 1); None keeps all.
         dimensions, kind: what the final verdict must contain (`judge.parse_verdict`).
 
     Returns:
-        One `Trajectory` per episode (token ids are filled by `tokenize_trajectory`).
+        One `Trajectory` per episode (token ids are filled by `tokenize_trajectory`). Generated text is hostile
+        input: whatever it holds, its episode ends with a verdict, a parse failure or a limit, never an exception.
     """
     from mmreward.agent.protocol import format_tool_calls, parse_tool_calls
+    from mmreward.agent.untrusted import clean_text
+
+    if max_tool_calls < 1:
+        raise ValueError(f"max_tool_calls must be >= 1, got {max_tool_calls}")
 
     images = images or [[] for _ in conversations]
     episodes = [_Episode(Trajectory(id=(ids or [str(i) for i in range(len(conversations))])[i], messages=[]),
@@ -150,6 +189,8 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
         texts = generate_fn([v[0] for v in views], [v[1] for v in views])
         for episode, text in zip(active, texts):
             episode.traj.turns += 1
+            # Lone surrogates would break the tokenizer at the next turn and the trajectory writer.
+            text = clean_text(text)
             calls, errors, content = parse_tool_calls(text)
             message = {"role": "assistant", "content": content}
             if calls:
@@ -158,8 +199,9 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
             if not calls and not errors:
                 _finish(episode, text, dimensions, kind)
                 continue
-            _tool_turn(episode, calls, errors)
-            if _count_images(apply_memory_window(episode.messages, episode.images, memory_window)[0]) > max_images:
+            _tool_turn(episode, calls, errors, max_calls=max_tool_calls, max_images=max_images,
+                       memory_window=memory_window)
+            if not episode.done and _visible_images(episode, memory_window) > max_images:
                 episode.traj.finish_reason, episode.done = "max_images", True
     for episode in episodes:
         if not episode.done:

@@ -15,13 +15,14 @@ exception: it becomes an error string the loop returns to the model as a tool me
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from mmreward.agent.untrusted import load_json, shown
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 # The format reminder appended to every parse error, so that the model sees how to fix its call.
 _FORMAT_HINT = f'Write each call as {OPEN}\n{{"name": <tool name>, "arguments": {{...}}}}\n{CLOSE}'
 _TAG = re.compile(re.escape(OPEN) + "|" + re.escape(CLOSE))
+# Tool names are short identifiers; a longer "name" is garbage, and it would be echoed in error messages.
+MAX_NAME_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -49,22 +52,23 @@ class ToolCall:
 
 def _parse_block(body: str) -> tuple[ToolCall | None, str | None]:
     """Parse the text between one pair of tool-call tags into a call, or explain why it is not one."""
-    try:
-        obj = json.loads(body)
-    except json.JSONDecodeError as err:
-        return None, f"the tool call is not valid JSON ({err.msg} at character {err.pos}). {_FORMAT_HINT}"
+    obj, reason = load_json(body)
+    if reason is not None:
+        return None, f"the tool call {reason}. {_FORMAT_HINT}"
     if not isinstance(obj, dict):
         return None, f"the tool call must be a JSON object, got {type(obj).__name__}. {_FORMAT_HINT}"
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
         return None, f'the tool call has no "name" (a non-empty string). {_FORMAT_HINT}'
+    if len(name) > MAX_NAME_CHARS:
+        return None, f"the tool name {shown(name, 60)} is too long (at most {MAX_NAME_CHARS} characters)."
     # Tools without parameters may omit "arguments"; some models send it as a JSON-encoded string.
     arguments = obj.get("arguments", {})
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            return None, f'the "arguments" of {name!r} are a string that is not a JSON object. {_FORMAT_HINT}'
+        arguments, reason = load_json(arguments) if arguments.strip() else ({}, None)
+        if reason is not None:
+            return None, (f'the "arguments" of {name!r} are a string that is not a JSON object: it {reason}. '
+                          f"{_FORMAT_HINT}")
     if not isinstance(arguments, dict):
         return None, f'the "arguments" of {name!r} must be a JSON object, got {type(arguments).__name__}.'
     return ToolCall(name=name.strip(), arguments=arguments), None
@@ -83,8 +87,11 @@ def parse_tool_calls(text: str) -> tuple[list[ToolCall], list[str], str]:
 
     Returns:
         (calls, errors, content): the calls in order, one error string per malformed block, and the text
-        outside the well-formed blocks, stripped.
+        outside the well-formed blocks, stripped. Never raises: any string (deep nesting, megabytes, invalid
+        unicode escapes) gives calls and errors; a non-string gives one error.
     """
+    if not isinstance(text, str):
+        return [], [f"the turn is not text ({type(text).__name__}). {_FORMAT_HINT}"], ""
     calls: list[ToolCall] = []
     errors: list[str] = []
     kept: list[str] = []
