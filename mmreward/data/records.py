@@ -31,6 +31,7 @@ _MEDIA_KEYS = ("type", *_SOURCES, "start", "end", "fps", "meta")
 _PAIR_KEYS = ("id", "prompt", "system", "media", "a", "b", "label", "dimensions", "margin", "meta")
 _POINTWISE_KEYS = ("id", "prompt", "system", "media", "response", "scores", "meta")
 _FLIP = {"A": "B", "B": "A", "tie": "tie"}
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class RecordError(DataError):
@@ -241,9 +242,11 @@ def _expect(cls: type, record: Record) -> Any:
 def _show(value: Any) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    except (TypeError, ValueError, RecursionError):
+        text = "<unprintable value>" if isinstance(value, (dict, list)) else repr(value)
+    text = text if len(text) <= 60 else text[:57] + "..."
+    # A lone surrogate in a message would crash the log handler and the errors file, so it is escaped here.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _fail(field: str, reason: str, sep: str = " ") -> None:
@@ -262,7 +265,33 @@ def _string(value: Any, field: str, *, optional: bool = False, nonempty: bool = 
         return None
     if not isinstance(value, str) or (nonempty and not value):
         _fail(field, f"must be a {'non-empty ' if nonempty else ''}string, got {_show(value)}")
+    _unicode(value, field)
     return value
+
+
+def _unicode(text: str, field: str) -> None:
+    # JSON's "\ud800" escape decodes to a lone surrogate, which no UTF-8 writer accepts: caught here, at read
+    # time, instead of crashing the output writer after every score was computed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        _fail(field, f"must be valid Unicode text, got a lone surrogate U+{ord(text[err.start]):04X} "
+                     f"at character {err.start}")
+
+
+def _unicode_tree(value: Any, field: str) -> None:
+    """Check every key and string inside a free-form JSON value (meta); iterative, so depth cannot overflow."""
+    stack = [(value, field)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            _unicode(item, where)
+        elif isinstance(item, dict):
+            for key, sub in item.items():
+                _unicode(str(key), f"{where} key")
+                stack.append((sub, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item))
 
 
 def _required(obj: dict[str, Any], key: str) -> Any:
@@ -278,6 +307,9 @@ def _number(value: Any, field: str, *, low: float | None = None, strict: bool = 
     if not ok:
         need = "a finite number" if low is None else f"a number {'>' if strict else '>='} {low:g}"
         _fail(field, f"must be {need}, got {_show(value)}")
+    if abs(value) > FLOAT32_MAX:
+        # Training runs in float32 or lower: a larger value becomes inf there, and an infinite loss.
+        _fail(field, f"must be within the float32 range (|x| <= {FLOAT32_MAX:.4g}), got {_show(value)}")
     return float(value)
 
 
@@ -292,6 +324,7 @@ def _object(value: Any, field: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         _fail(field, f"must be an object, got {_show(value)}")
+    _unicode_tree(value, field)
     return value
 
 
@@ -380,7 +413,7 @@ def _parse_pair(obj: dict[str, Any], base_dir: Path | None) -> PreferencePair:
         b=_parse_candidate(obj.get("b"), "b", base_dir),
         label=_label(_required(obj, "label"), "label"),
         dimensions={k: _label(v, f"dimensions.{k}") for k, v in dims.items()},
-        margin=None if obj.get("margin") is None else _number(obj["margin"], "margin"),
+        margin=None if obj.get("margin") is None else _number(obj["margin"], "margin", low=0),
         meta=dict(_object(obj.get("meta"), "meta")),
     )
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mmreward.data.records import (
     _KIND_NAMES,
@@ -51,14 +51,14 @@ from mmreward.data.trajectory import Trajectory, read_trajectories, write_trajec
 
 __all__ = [
     "LABELS", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
-    "RecordError", "Trajectory", "from_hf_dataset", "iter_jsonl", "parse_record", "read_jsonl",
+    "RecordError", "Trajectory", "from_hf_dataset", "iter_jsonl", "iter_jsonl_numbered", "parse_record", "read_jsonl",
     "read_trajectories", "to_hf_dataset", "write_jsonl", "write_trajectories",
 ]
 
 log = logging.getLogger(__name__)
 
 # Keys of a TRL row that map onto our fields; any other column is kept in meta rather than dropped.
-_TRL_KEYS = ("id", "prompt", "system", "chosen", "rejected", "images", "image", "margin", "meta")
+_TRL_KEYS = ("id", "prompt", "system", "chosen", "rejected", "images", "image", "label", "margin", "meta")
 
 
 # ---- TRL rows -> canonical pair dicts ----
@@ -108,6 +108,12 @@ def _trl_images(obj: dict[str, Any]) -> list[Any]:
 
 
 def _from_trl(obj: dict[str, Any], default_id: str | None) -> dict[str, Any]:
+    label = obj.get("label")
+    if label is not None and label != "A":
+        # "chosen" is candidate A by definition, so any other label contradicts the row; silently keeping "A"
+        # would train on the opposite preference from the one the row states.
+        _fail("label", f'conflicts with chosen/rejected: a TRL row\'s "chosen" is candidate A, so "label" must '
+                       f'be "A" or absent, got {_show(label)}; swap chosen and rejected instead')
     prompt, system = obj.get("prompt"), obj.get("system")
     if isinstance(prompt, list):
         roles = _split_messages(prompt, "prompt")
@@ -172,7 +178,9 @@ def parse_record(obj: Any, *, base_dir: str | Path | None = None, where: str = "
 
 # ---- JSONL ----
 
-def iter_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None) -> Iterator[Record]:
+def iter_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None,
+               on_duplicate_id: str = "warn", on_bad: Callable[[RecordError, str], None] | None = None,
+               ) -> Iterator[Record]:
     """Stream validated records from a JSONL file; blank lines are skipped.
 
     Args:
@@ -181,45 +189,126 @@ def iter_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = 
             ``<stem>.errors.jsonl`` next to the file (``{"line", "error", "raw"}``), logs a warning with
             the count and goes on. A stale errors file is removed when the file reads clean.
         kind: "pair" or "pointwise" to accept only that record kind; None accepts both.
+        on_duplicate_id: "warn" logs each id used on more than one line (with the lines) once the file is read;
+            "error" makes every repeat a bad line (raised or skipped per ``on_error``); "ignore" says nothing.
+        on_bad: with ``on_error="skip"``, called with ``(error, raw line)`` for each bad line instead of writing
+            the errors file (``mmreward score`` collects them in its own errors file).
 
     Returns:
-        An iterator of PreferencePair / PointwiseRecord.
+        An iterator of PreferencePair / PointwiseRecord. A path that is missing, a directory or unreadable is a
+        RecordError naming it (no line).
     """
+    return (record for _, record in iter_jsonl_numbered(path, on_error=on_error, kind=kind,
+                                                         on_duplicate_id=on_duplicate_id, on_bad=on_bad))
+
+
+def iter_jsonl_numbered(path: str | Path, *, on_error: str = "raise", kind: str | None = None,
+                        on_duplicate_id: str = "warn", on_bad: Callable[[RecordError, str], None] | None = None,
+                        ) -> Iterator[tuple[int, Record]]:
+    """Like ``iter_jsonl``, yielding ``(line number, record)`` so callers can name the line of a later failure."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f'on_error must be "raise" or "skip", got {on_error!r}')
     if kind not in (None, "pair", "pointwise"):
         raise ValueError(f'kind must be "pair", "pointwise" or None, got {kind!r}')
-    return _iter_jsonl(Path(path), on_error, kind)
+    if on_duplicate_id not in ("warn", "error", "ignore"):
+        raise ValueError(f'on_duplicate_id must be "warn", "error" or "ignore", got {on_duplicate_id!r}')
+    return _iter_jsonl(Path(path), on_error, kind, on_duplicate_id, on_bad)
 
 
-def _iter_jsonl(path: Path, on_error: str, kind: str | None) -> Iterator[Record]:
+def _open_jsonl(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except IsADirectoryError:
+        reason = "is a directory, not a JSONL file; give the .jsonl file inside it"
+    except FileNotFoundError:
+        reason = "no such file"
+    except OSError as err:
+        reason = f"cannot be read ({err.strerror or err})"
+    raise RecordError(reason, path=path, where=str(path))
+
+
+def _iter_jsonl(path: Path, on_error: str, kind: str | None, on_duplicate_id: str,
+                on_bad: Callable[[RecordError, str], None] | None) -> Iterator[tuple[int, Record]]:
     errors_path = path.with_name(f"{path.stem}.errors.jsonl")
-    if on_error == "skip":
-        errors_path.unlink(missing_ok=True)  # a stale file would blame lines that are now fine
     base_dir = path.parent.absolute()  # absolute so records stay valid after a chdir
     n_bad, sink = 0, None
+    seen: dict[str, list[int]] = {}
+    f = _open_jsonl(path)
+    if on_error == "skip" and on_bad is None:
+        errors_path.unlink(missing_ok=True)  # a stale file would blame lines that are now fine
     try:
-        # newline="\n": a stray "\r" inside a line must not split it, or line numbers drift from `wc -l`.
-        with path.open(encoding="utf-8-sig", newline="\n") as f:
+        # Binary lines split on b"\n" only: a stray "\r" inside a line must not split it (line numbers match
+        # `wc -l`), and each line is decoded on its own so one invalid byte costs one line, not the file.
+        with f:
             for lineno, raw in enumerate(f, 1):
-                text = raw.rstrip("\r\n")
-                if not text.strip():
-                    continue
+                text, record = None, None
                 try:
+                    text = _decode_line(raw, path, lineno)
+                    if not text.strip():
+                        continue
                     record = _parse_line(text, path, lineno, base_dir, kind)
+                    _note_id(record.id, seen, lineno, path, on_duplicate_id)
                 except RecordError as err:
                     if on_error == "raise":
                         raise
                     n_bad += 1
+                    shown = text if text is not None else raw.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+                    if on_bad is not None:
+                        on_bad(err, shown)
+                        continue
                     sink = sink or errors_path.open("w", encoding="utf-8")
-                    sink.write(json.dumps({"line": lineno, "error": str(err), "raw": text}, ensure_ascii=False))
-                    sink.write("\n")
+                    sink.write(_json_line({"line": lineno, "error": str(err), "raw": shown}))
                     continue
-                yield record
+                yield lineno, record
+        if on_duplicate_id == "warn":
+            _warn_duplicates(path, seen)
     finally:
         if sink is not None:
             sink.close()
-            log.warning("%s: skipped %d bad line(s); see %s", path.name, n_bad, errors_path)
+        if n_bad:
+            where = f"see {errors_path}" if on_bad is None else "see the errors file"
+            log.warning("%s: skipped %d bad line(s); %s", path.name, n_bad, where)
+
+
+def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte order mark, as written by some editors
+    try:
+        return raw.rstrip(b"\r\n").decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RecordError(f"invalid UTF-8 (byte {err.object[err.start]:#04x} at byte offset {err.start}); "
+                          "re-save the file as UTF-8", path=path, line=lineno, where=f"{path.name}:{lineno}") from None
+
+
+def _note_id(record_id: str, seen: dict[str, list[int]], lineno: int, path: Path, on_duplicate_id: str) -> None:
+    lines = seen.setdefault(record_id, [])
+    if lines and on_duplicate_id == "error":
+        raise RecordError(f"id {_show(record_id)} is already used on line {lines[0]}; ids must be unique "
+                          "(scores and resumed runs are keyed by id)", path=path, line=lineno,
+                          where=f"{path.name}:{lineno}")
+    lines.append(lineno)
+
+
+def _warn_duplicates(path: Path, seen: dict[str, list[int]]) -> None:
+    repeated = [(i, lines) for i, lines in seen.items() if len(lines) > 1]
+    if not repeated:
+        return
+    shown = "; ".join(f"{_show(i)} on lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''}"
+                      for i, lines in repeated[:5])
+    more = f" (and {len(repeated) - 5} more)" if len(repeated) > 5 else ""
+    log.warning("%s: %d id(s) used on more than one line: %s%s; scores and resumed runs are keyed by id, so make "
+                "ids unique (or pass --on-duplicate-id error to refuse such files)", path.name, len(repeated),
+                shown, more)
+
+
+def _json_line(obj: dict[str, Any]) -> str:
+    """One JSON line; readable text when possible, ASCII escapes when a string holds a lone surrogate."""
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj)
+    return text + "\n"
 
 
 def _parse_line(text: str, path: Path, lineno: int, base_dir: Path, kind: str | None) -> Record:
@@ -229,22 +318,27 @@ def _parse_line(text: str, path: Path, lineno: int, base_dir: Path, kind: str | 
     except json.JSONDecodeError as err:
         raise RecordError(f"invalid JSON ({err.msg}: column {err.colno})", path=path, line=lineno,
                           where=where) from None
+    except RecursionError:
+        raise RecordError("invalid JSON (nested too deeply)", path=path, line=lineno, where=where) from None
     try:
         record = parse_record(obj, base_dir=base_dir, default_id=f"{path.stem}-{lineno}")
         if kind is not None and _KIND_NAMES[type(record)] != kind:
             raise RecordError(f"expected a {kind} record, got a {_KIND_NAMES[type(record)]} record")
     except RecordError as err:
         raise err.at(where, path, lineno) from None
+    except RecursionError:  # a valid but absurdly deep value (in meta, say) overflows a validator
+        raise RecordError("a value is nested too deeply", path=path, line=lineno, where=where) from None
     return record
 
 
-def read_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None) -> list[Record]:
+def read_jsonl(path: str | Path, *, on_error: str = "raise", kind: str | None = None,
+               on_duplicate_id: str = "warn") -> list[Record]:
     """Read and validate a whole JSONL file; see ``iter_jsonl`` for the arguments.
 
     Returns:
         The list of records (bad lines excluded when ``on_error="skip"``).
     """
-    return list(iter_jsonl(path, on_error=on_error, kind=kind))
+    return list(iter_jsonl(path, on_error=on_error, kind=kind, on_duplicate_id=on_duplicate_id))
 
 
 def write_jsonl(path: str | Path, records: Iterable[Record]) -> int:

@@ -18,6 +18,7 @@ from mmreward.data.schema import (
     PreferencePair,
     RecordError,
     from_hf_dataset,
+    iter_jsonl_numbered,
     parse_record,
     read_jsonl,
     to_hf_dataset,
@@ -200,8 +201,14 @@ BAD_LINES = [
     (_media_line({"type": "image", "bytes": "not base64!"}), 'media[0].bytes must be base64 text, got "not base64!"'),
     (_media_line({"type": "image", "paht": "x.png"}),
      'media[0]: unknown key "paht" (expected type, path, url, bytes, frames, start, end, fps, meta)'),
-    (_pair_line(margin=float("nan")), "margin must be a finite number, got NaN"),
-    (_pair_line(margin="big"), 'margin must be a finite number, got "big"'),
+    (_pair_line(margin=float("nan")), "margin must be a number >= 0, got NaN"),
+    (_pair_line(margin="big"), 'margin must be a number >= 0, got "big"'),
+    # A margin is a strength of preference (>= 0) that enters a float32 loss: both bounds hold at read time.
+    (_pair_line(margin=-0.5), "margin must be a number >= 0, got -0.5"),
+    (_pair_line(margin=1e39), "margin must be within the float32 range (|x| <= 3.403e+38), got 1e+39"),
+    (_pair_line(margin=float("inf")), "margin must be a number >= 0, got Infinity"),
+    (json.dumps({**POINTWISE, "scores": {"VQ": -1e300}}),
+     "scores.VQ must be within the float32 range (|x| <= 3.403e+38), got -1e+300"),
     (_pair_line(dimensions={"VQ": "A", "MQ": "b"}), 'dimensions.MQ must be "A", "B" or "tie", got "b"'),
     ('{"id": "p1", "prompt": "x", "foo": 1}',
      'unknown record shape: expected "a" and "b" or "chosen" and "rejected" (pair), '
@@ -215,6 +222,22 @@ BAD_LINES = [
                             'margin, meta)'),
     (json.dumps({**POINTWISE, "scores": {"VQ": "high"}}), 'scores.VQ must be a finite number, got "high"'),
     ("[1, 2]", "expected a JSON object, got [1, 2]"),
+    # Lone surrogates ("\ud800" escapes) decode fine but no UTF-8 writer accepts them: rejected per field.
+    (_pair_line(id="p\ud800"), "id must be valid Unicode text, got a lone surrogate U+D800 at character 1"),
+    (_pair_line(prompt="x\udfff"), "prompt must be valid Unicode text, got a lone surrogate U+DFFF at character 1"),
+    (_pair_line(a={"text": "\ud83d ok"}), "a.text must be valid Unicode text, got a lone surrogate U+D83D at "
+                                          "character 0"),
+    (json.dumps({**POINTWISE, "response": "r\udc80"}),
+     "response must be valid Unicode text, got a lone surrogate U+DC80 at character 1"),
+    (_pair_line(meta={"notes": ["fine", "bad\ud800"]}),
+     "meta.notes[1] must be valid Unicode text, got a lone surrogate U+D800 at character 3"),
+    (_pair_line(dimensions={"V\ud800": "A"}),
+     "dimensions key must be valid Unicode text, got a lone surrogate U+D800 at character 1"),
+    # TRL rows: "chosen" is candidate A, so an explicit label must agree with it.
+    (json.dumps({"id": "t", "prompt": "p", "chosen": "good", "rejected": "bad", "label": "B"}),
+     'label conflicts with chosen/rejected: a TRL row\'s "chosen" is candidate A, so "label" must be "A" or '
+     'absent, got "B"; swap chosen and rejected instead'),
+    ('[' * 100000 + ']' * 100000, "invalid JSON (nested too deeply)"),
 ]
 
 
@@ -350,3 +373,73 @@ def test_crlf_line_endings_and_a_byte_order_mark_are_accepted(tmp_path):
     src = tmp_path / "win.jsonl"
     src.write_bytes(("\ufeff" + _pair_line() + "\r\n\r\n" + _pair_line(id="p2") + "\r\n").encode("utf-8"))
     assert [r.id for r in read_jsonl(src)] == ["p1", "p2"]
+
+
+# ---- hostile files: encodings, nesting, directories, duplicate ids ----
+
+def test_trl_label_a_is_accepted_and_not_kept_in_meta():
+    pair = parse_record({"id": "t", "prompt": "p", "chosen": "good", "rejected": "bad", "label": "A"})
+    assert (pair.label, pair.a.text, pair.meta) == ("A", "good", {})
+
+
+def test_skip_survives_invalid_utf8_and_deep_nesting_line_by_line(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    deep = "[" * 100000 + "]" * 100000
+    broken = _pair_line(id="p2").encode()[:-2]  # the line up to its last "}}", then a Latin-1 byte
+    src.write_bytes(b"\xef\xbb\xbf" + _pair_line().encode() + b"\n" + broken + b'\xff"}\n'
+                    + deep.encode() + b"\n" + _pair_line(id="p4", prompt="caf\u00e9").encode() + b"\n")
+    reason = f"invalid UTF-8 (byte 0xff at byte offset {len(broken)}); re-save the file as UTF-8"
+    with pytest.raises(RecordError) as err:
+        read_jsonl(src)
+    assert str(err.value) == f"pairs.jsonl:2: {reason}"
+    records = read_jsonl(src, on_error="skip")
+    assert [r.id for r in records] == ["p1", "p4"] and records[1].prompt == "caf\u00e9"
+    errors = [json.loads(line) for line in (tmp_path / "pairs.errors.jsonl").read_text().splitlines()]
+    assert [(e["line"], e["error"].split(": ", 1)[1]) for e in errors] == [
+        (2, reason), (3, "invalid JSON (nested too deeply)")]
+    assert errors[0]["raw"].endswith('\\xff"}')  # the undecodable byte is shown escaped, not lost
+
+
+def test_deep_but_parseable_meta_is_walked_without_recursion(tmp_path):
+    deep = "[" * 900 + "]" * 900  # json parses it; the text check of meta must not overflow the stack on it
+    src = _write_lines(tmp_path / "pairs.jsonl", [_pair_line(id="p1", meta={"x": 1})[:-2] + f', "d": {deep}}}}}'])
+    [pair] = read_jsonl(src)
+    depth, value = 0, pair.meta["d"]
+    while value:
+        depth, value = depth + 1, value[0]
+    assert pair.meta["x"] == 1 and depth == 899
+
+
+def test_a_directory_or_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(RecordError) as err:
+        read_jsonl(tmp_path, on_error="skip")
+    assert str(err.value) == f"{tmp_path}: is a directory, not a JSONL file; give the .jsonl file inside it"
+    assert err.value.line is None
+    with pytest.raises(RecordError, match=r"nope\.jsonl: no such file$"):
+        read_jsonl(tmp_path / "nope.jsonl")
+
+
+def test_duplicate_ids_warn_naming_the_lines_or_are_errors(tmp_path, caplog):
+    src = _write_lines(tmp_path / "pairs.jsonl", [_pair_line(), _pair_line(id="p2"), _pair_line(),
+                                                  _pair_line(id="p3"), _pair_line()])
+    with caplog.at_level(logging.WARNING, logger="mmreward.data.schema"):
+        assert [r.id for r in read_jsonl(src)] == ["p1", "p2", "p1", "p3", "p1"]
+    assert 'pairs.jsonl: 1 id(s) used on more than one line: "p1" on lines 1, 3, 5' in caplog.text
+    with pytest.raises(RecordError) as err:
+        read_jsonl(src, on_duplicate_id="error")
+    assert str(err.value) == ('pairs.jsonl:3: id "p1" is already used on line 1; ids must be unique '
+                              "(scores and resumed runs are keyed by id)")
+    assert [r.id for r in read_jsonl(src, on_duplicate_id="error", on_error="skip")] == ["p1", "p2", "p3"]
+    lines = [json.loads(x)["line"] for x in (tmp_path / "pairs.errors.jsonl").read_text().splitlines()]
+    assert lines == [3, 5]
+    with pytest.raises(ValueError, match='on_duplicate_id must be "warn", "error" or "ignore"'):
+        read_jsonl(src, on_duplicate_id="drop")
+
+
+def test_on_bad_receives_bad_lines_instead_of_the_errors_file(tmp_path):
+    src = _write_lines(tmp_path / "pairs.jsonl", [_pair_line(), _pair_line(id="p2", label="C")])
+    bad = []
+    records = list(iter_jsonl_numbered(src, on_error="skip", on_bad=lambda err, raw: bad.append((err.line, raw))))
+    assert [(n, r.id) for n, r in records] == [(1, "p1")]
+    assert bad == [(2, _pair_line(id="p2", label="C"))]
+    assert not (tmp_path / "pairs.errors.jsonl").exists()
