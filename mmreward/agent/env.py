@@ -13,10 +13,10 @@ the chosen tools, each with the tool's own signature and docstring, returning co
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 from mmreward.agent.tools import TOOLS, ToolError, ToolResult, call_tool, tool_schemas
 from mmreward.agent.tools.context import ToolContext, use_context
+from mmreward.agent.untrusted import shown
 
 
 class JudgeEnv:
@@ -56,7 +56,7 @@ class JudgeEnv:
     def call(self, name: str, arguments: dict) -> ToolResult:
         """Run tool `name` with `arguments` on this example's media; `ToolError` for anything the model got wrong."""
         if name not in self.tools:
-            raise ToolError(f"unknown tool {name!r}; available tools: {', '.join(self.tools)}")
+            raise ToolError(f"unknown tool {shown(name, 80)}; available tools: {', '.join(self.tools)}")
         with use_context(self.context):
             return call_tool(name, arguments)
 
@@ -66,16 +66,14 @@ class JudgeEnv:
 
 
 def context_for(record, **settings) -> ToolContext:
-    """A `ToolContext` holding a record's videos and images (shared media first, then A's, then B's)."""
-    from mmreward.data.collate import media_source
+    """A `ToolContext` holding a record's videos and images (shared media first, then A's, then B's).
 
+    Items stay `MediaItem`s: the tools load them through `data.media` (path, bytes / base64 or URL, with its size
+    and time limits) when first used, so a URL is fetched, never mistaken for a local path.
+    """
     videos, images = [], []
     for item in record.all_media():
-        if item.type in ("video", "frames"):
-            videos.append(item)
-        else:
-            source = media_source(item)
-            images.append(Path(source) if isinstance(source, str) else source)
+        (videos if item.type in ("video", "frames") else images).append(item)
     return ToolContext(videos=videos, images=images, **settings)
 
 

@@ -40,6 +40,8 @@ class JudgeConfig:
     # Episode limits and the visual memory window (tool-returned image sets kept in context).
     max_turns: int = 4
     max_images: int = 64
+    # Tool calls run per turn (the rest get one tool message saying so), checked before any call runs.
+    max_tool_calls: int = 8
     memory_window: int = 1
     # Generation per turn (temperature 0: greedy).
     max_new_tokens: int = 512
@@ -153,6 +155,7 @@ class JudgeScorer:
                 trajs = run_episodes(generate, [envs[i] for i in idx], [convs[i] for i in idx],
                                      [images[i] for i in idx], ids=[batch[i].id for i in idx],
                                      max_turns=c.max_turns, max_images=c.max_images,
+                                     max_tool_calls=c.max_tool_calls,
                                      memory_window=c.memory_window, dimensions=JUDGE_DIMENSIONS[name], kind=kind)
                 for i, traj in zip(idx, trajs):
                     traj.meta["template"] = name

@@ -23,11 +23,15 @@ from mmreward.agent.tools.context import ToolContext, ToolError, ToolResult, cur
 from mmreward.agent.tools.crop import crop
 from mmreward.agent.tools.frames import select_frames
 from mmreward.agent.tools.search import BM25Backend, SearchBackend, search
+from mmreward.agent.untrusted import MAX_SHOWN_CHARS, shown
 
 __all__ = [
     "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult", "call_tool",
     "current_context", "tool_schemas", "use_context",
 ]
+
+# Longest tool error message: every echoed value is capped (``MAX_SHOWN_CHARS``), this is the backstop.
+MAX_ERROR_CHARS = 1000
 
 TOOLS: dict[str, Callable[..., ToolResult | str]] = {
     "select_frames": select_frames,
@@ -59,7 +63,7 @@ def tool_schemas(names: Collection[str] | None = None) -> list[dict[str, Any]]:
 def _check_names(names: Collection[str], available: Collection[str]) -> None:
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ToolError(f"Unknown tool {unknown[0]!r}. Available tools: {', '.join(available)}.")
+        raise ToolError(f"Unknown tool {shown(unknown[0], 80)}. Available tools: {', '.join(available)}.")
 
 
 def call_tool(name: str, arguments: dict[str, Any] | None, *, tools: Collection[str] | None = None) -> ToolResult:
@@ -75,18 +79,22 @@ def call_tool(name: str, arguments: dict[str, Any] | None, *, tools: Collection[
 
     Raises:
         ToolError: unknown tool; missing, unexpected or wrongly typed arguments; anything the tool reports; or
-            "Execution error: ..." for any other exception inside the tool.
+            "Execution error: ..." for any other exception inside the tool. Messages are capped at
+            ``MAX_ERROR_CHARS`` (model-supplied values in them at ``MAX_SHOWN_CHARS``).
     """
     available = list(TOOLS) if tools is None else [t for t in tools if t in TOOLS]
     _check_names([name], available)
     fn = TOOLS[name]
-    kwargs = _checked_arguments(name, fn, {} if arguments is None else arguments)
     try:
+        kwargs = _checked_arguments(name, fn, {} if arguments is None else arguments)
         result = fn(**kwargs)
-    except ToolError:
-        raise
+    except ToolError as e:
+        message = str(e)
+        if len(message) <= MAX_ERROR_CHARS:
+            raise
+        raise ToolError(message[:MAX_ERROR_CHARS - 3] + "...") from e
     except Exception as e:  # any other failure inside a tool becomes a message the model reads
-        raise ToolError(f"Execution error: {type(e).__name__}: {e}") from e
+        raise ToolError(f"Execution error: {type(e).__name__}: {str(e)[:MAX_SHOWN_CHARS]}") from e
     return result if isinstance(result, ToolResult) else ToolResult(str(result))
 
 
@@ -98,9 +106,8 @@ def _checked_arguments(name: str, fn: Callable, arguments: Any) -> dict[str, Any
     hints = typing.get_type_hints(fn)
     extra = [a for a in arguments if a not in params]
     if extra:
-        raise ToolError(
-            f"{name}: unexpected argument(s) {', '.join(map(repr, extra))}; it takes {', '.join(map(repr, params))}."
-        )
+        listed = ", ".join(shown(a, 40) for a in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise ToolError(f"{name}: unexpected argument(s) {listed}; it takes {', '.join(map(repr, params))}.")
     missing = [p for p, spec in params.items() if spec.default is inspect.Parameter.empty and p not in arguments]
     if missing:
         raise ToolError(f"{name}: missing required argument(s) {', '.join(map(repr, missing))}.")
@@ -108,8 +115,7 @@ def _checked_arguments(name: str, fn: Callable, arguments: Any) -> dict[str, Any
     for key, value in arguments.items():
         ok, converted = _conform(value, hints[key])
         if not ok:
-            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-            raise ToolError(f"{name}: argument {key!r} must be {_describe(hints[key])}, got {shown}.")
+            raise ToolError(f"{name}: argument {key!r} must be {_describe(hints[key])}, got {shown(value, 60)}.")
         checked[key] = converted
     return checked
 
@@ -138,7 +144,12 @@ def _conform(value: Any, hint: Any) -> tuple[bool, Any]:
             return True, int(value)
         return isinstance(value, int), value
     if hint is float:
-        return isinstance(value, (int, float)), float(value) if isinstance(value, (int, float)) else value
+        if not isinstance(value, (int, float)):
+            return False, value
+        try:
+            return True, float(value)
+        except OverflowError:  # an integer with hundreds of digits is no coordinate or time
+            return False, value
     if hint in (str, bool):
         return isinstance(value, hint), value
     return True, value  # a hint this checker does not know: the tool validates it itself

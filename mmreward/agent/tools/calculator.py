@@ -21,6 +21,7 @@ import operator
 import time
 
 from mmreward.agent.tools.context import ToolError
+from mmreward.agent.untrusted import shown
 
 __all__ = ["FUNCTIONS", "calculator"]
 
@@ -247,5 +248,4 @@ def _format(value: int | float) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shown(value, 60)

@@ -22,7 +22,7 @@ from PIL import Image
 if TYPE_CHECKING:
     from mmreward.agent.tools.search import SearchBackend
 
-__all__ = ["ToolContext", "ToolError", "ToolResult", "current_context", "use_context"]
+__all__ = ["ToolContext", "ToolError", "ToolResult", "check_image_budget", "current_context", "use_context"]
 
 
 from mmreward.errors import ToolError  # noqa: F401  (re-exported)
@@ -57,6 +57,8 @@ class ToolContext:
         min_pixels: lower area bound of returned frames and crops.
         max_pixels: upper area bound of returned frames and crops (crops are upsampled to it).
         factor: sides of returned images are multiples of this (28 Qwen2/2.5-VL, 32 Qwen3-VL).
+        max_returned_images: most images the tools may return in one episode (frames and crops together),
+            checked before a call decodes or renders anything, whatever drives the episode (our loop or TRL's).
         search_backend: what ``search`` queries (an object with ``.search(query, k)``); None disables search.
         returned: images returned by earlier tool calls of this episode, so ``crop`` can address them.
     """
@@ -70,14 +72,19 @@ class ToolContext:
     min_pixels: int = 4 * 28 * 28
     max_pixels: int = 256 * 28 * 28
     factor: int = 28
+    max_returned_images: int = 128
     search_backend: SearchBackend | None = None
     returned: list[Image.Image] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # Own copies: crop replaces an image by its decoded pixels, which must not touch the caller's list.
+        self.videos, self.images = list(self.videos), list(self.images)
         if self.workspace_frames < 2:
             raise ValueError(f"workspace_frames must be >= 2, got {self.workspace_frames}")
         if self.max_frames_per_call < 1:
             raise ValueError(f"max_frames_per_call must be >= 1, got {self.max_frames_per_call}")
+        if self.max_returned_images < 1:
+            raise ValueError(f"max_returned_images must be >= 1, got {self.max_returned_images}")
         if not 0 < self.min_pixels <= self.max_pixels or self.factor <= 0:
             raise ValueError(
                 f"need 0 < min_pixels <= max_pixels and factor > 0, got {self.min_pixels}, "
@@ -96,6 +103,21 @@ def use_context(ctx: ToolContext) -> Iterator[ToolContext]:
         yield ctx
     finally:
         _ACTIVE.reset(token)
+
+
+def check_image_budget(ctx: ToolContext, more: int) -> None:
+    """Refuse a call that would make the episode's tools return more than ``ctx.max_returned_images`` images.
+
+    Raises:
+        ToolError: the budget would be exceeded (the message says how many images are left).
+    """
+    left = ctx.max_returned_images - len(ctx.returned)
+    if more > left:
+        raise ToolError(
+            f"This episode's tools have returned {len(ctx.returned)} images, the limit is "
+            f"{ctx.max_returned_images}; {max(left, 0)} more can be shown. Look again at the images you have, "
+            "or give your answer."
+        )
 
 
 def current_context() -> ToolContext:

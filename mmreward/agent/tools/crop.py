@@ -14,7 +14,14 @@ from typing import Any
 
 from PIL import Image
 
-from mmreward.agent.tools.context import ToolContext, ToolError, ToolResult, current_context
+from mmreward.agent.tools.context import (
+    ToolContext,
+    ToolError,
+    ToolResult,
+    check_image_budget,
+    current_context,
+)
+from mmreward.agent.untrusted import shown
 from mmreward.data.media import MediaError, load_image, smart_resize
 from mmreward.data.schema import MediaItem
 
@@ -40,6 +47,7 @@ def crop(box: list[float], image: int = 1) -> ToolResult:
         The enlarged region as an image and a line describing it.
     """
     ctx = current_context()
+    check_image_budget(ctx, 1)
     source = _image(ctx, image)
     x0, y0, x1, y1 = _check_box(box, source.size)
     width, height = source.size
@@ -69,33 +77,40 @@ def _image(ctx: ToolContext, number: Any) -> Image.Image:
     if number > len(ctx.images):
         return ctx.returned[number - len(ctx.images) - 1]
     item = ctx.images[number - 1]
+    if isinstance(item, Image.Image):
+        return item
     if isinstance(item, MediaItem):
         from mmreward.data.collate import media_source
 
         item = media_source(item)
     try:
-        return load_image(item)  # full resolution: the point of a crop is the detail the model has not seen
+        # Full resolution: the point of a crop is the detail the model has not seen.
+        image = load_image(item)
     except MediaError as e:
         raise ToolError(f"Execution error: image {number} could not be loaded ({e})") from e
+    # Kept for the episode's later crops: a URL is downloaded (and any source decoded) once per episode.
+    ctx.images[number - 1] = image
+    return image
 
 
 def _check_box(box: Any, size: tuple[int, int]) -> tuple[float, float, float, float]:
     """The box as four floats, or a ToolError saying what is wrong with it."""
     if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise ToolError(f"box must be a list of 4 numbers [x0, y0, x1, y1], got {box!r}.")
+        raise ToolError(f"box must be a list of 4 numbers [x0, y0, x1, y1], got {shown(box)}.")
     for v in box:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ToolError(f"box must hold 4 numbers [x0, y0, x1, y1], got {box!r}.")
+        # Ints are always finite (and math.isfinite overflows on huge ones): only floats need the check.
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise ToolError(f"box must hold 4 numbers [x0, y0, x1, y1], got {shown(box)}.")
     if not all(0.0 <= v <= 1.0 for v in box):
         raise ToolError(
-            f"box values must be fractions of the width and height from 0 to 1, got {list(box)}; for pixel "
+            f"box values must be fractions of the width and height from 0 to 1, got {shown(list(box))}; for pixel "
             f"coordinates divide x by the width and y by the height (this image is {size[0]}x{size[1]})."
         )
     x0, y0, x1, y1 = (float(v) for v in box)
     if not (x0 < x1 and y0 < y1):
-        raise ToolError(f"box must have x0 < x1 and y0 < y1, got {list(box)}.")
+        raise ToolError(f"box must have x0 < x1 and y0 < y1, got {shown(list(box))}.")
     if x1 - x0 < MIN_BOX or y1 - y0 < MIN_BOX:
-        raise ToolError(f"box is too small: it must be at least {MIN_BOX} wide and high, got {list(box)}.")
+        raise ToolError(f"box is too small: it must be at least {MIN_BOX} wide and high, got {shown(list(box))}.")
     return x0, y0, x1, y1
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import torch
 from PIL import Image
 
-from mmreward.agent.tools.context import ToolContext, ToolError, ToolResult, current_context
+from mmreward.agent.tools.context import (
+    ToolContext,
+    ToolError,
+    ToolResult,
+    check_image_budget,
+    current_context,
+)
+from mmreward.agent.untrusted import shown
 from mmreward.data.media import Video, VideoSampling, load_video
 from mmreward.data.schema import MediaItem
 
@@ -72,6 +79,7 @@ def select_frames(
     ways = [target_frames is not None, timestamps is not None, start is not None or end is not None]
     if sum(ways) != 1:
         raise ToolError("Select frames in exactly one way: target_frames, timestamps, or a window (start/end).")
+    check_image_budget(ctx, 1)  # before decoding anything
     ws = _workspace(ctx, video)
     if target_frames is not None:
         positions = _by_number(ctx, ws, target_frames)
@@ -139,8 +147,8 @@ def _by_number(ctx: ToolContext, ws: _Workspace, target_frames: list[int]) -> li
 
 
 def _check_time(ws: _Workspace, t: Any, what: str) -> float:
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
-        raise ToolError(f"{what} must be a number of seconds, got {t!r}.")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or (isinstance(t, float) and not math.isfinite(t)):
+        raise ToolError(f"{what} must be a number of seconds, got {shown(t)}.")
     if not -ws.slack <= t <= ws.length + ws.slack:
         raise ToolError(f"{what} {t:g}s is outside the video, which lasts {ws.length:.2f}s (from 0s).")
     return float(t)
@@ -181,6 +189,7 @@ def _to_pil(frame: torch.Tensor) -> Image.Image:
 
 
 def _reply(ctx: ToolContext, ws: _Workspace, video: int, positions: list[int]) -> ToolResult:
+    check_image_budget(ctx, len(positions))
     first_image = len(ctx.images) + len(ctx.returned) + 1
     lines = [f"Video {video}: {len(positions)} of its {ws.n} frames ({ws.length:.2f}s)."]
     images = []

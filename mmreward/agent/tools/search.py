@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from mmreward.agent.tools.context import ToolError, current_context
+from mmreward.agent.untrusted import shown
 
 __all__ = ["BM25Backend", "SearchBackend", "search", "tokenize"]
 
@@ -120,7 +121,7 @@ def search(query: str, k: int = 3) -> str:
     if len(query) > MAX_QUERY_CHARS:
         raise ToolError(f"search: the query is {len(query)} characters long (at most {MAX_QUERY_CHARS}).")
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ToolError(f"search: k must be a whole number from 1 to {MAX_K}, got {k!r}.")
+        raise ToolError(f"search: k must be a whole number from 1 to {MAX_K}, got {shown(k)}.")
     hits = backend.search(query, k)[:k]
     if not hits:
         return f"No passages found for {query!r}."
