@@ -1,6 +1,7 @@
 """Config fields shared by the judge-training stages (SFT, GRPO): the judge's rendering settings and the policy.
 
-Mixed into `sft.SFTConfig` and `grpo.JudgeGRPOConfig` so each field is defined and documented once.
+Mixed into `sft.SFTConfig` and `grpo.JudgeGRPOConfig` (and `RunArgs`, `PolicyArgs` into `bt.BTConfig` too) so each
+field is defined and documented once.
 """
 
 from __future__ import annotations
@@ -43,3 +44,12 @@ class PolicyArgs:
     # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
     dtype: str = "auto"
     attn_implementation: str = "auto"
+
+
+@dataclass
+class RunArgs:
+    """How a run treats its output folder (see `train.run_dir`)."""
+
+    # Replace a previous run in output_dir (its files are removed first); without it, training into a folder that
+    # holds another run is refused unless resume_from_checkpoint is given.
+    overwrite_output_dir: bool = False

@@ -22,9 +22,10 @@ from mmreward.data.media import VideoSampling
 from mmreward.evaluation.metrics import accuracy_without_ties
 from mmreward.models.backbone import FAMILIES
 from mmreward.train import losses
-from mmreward.train.args import PolicyArgs
-from mmreward.train.bt_setup import build_scorer, latest_complete_checkpoint, load_records, load_weights
+from mmreward.train.args import PolicyArgs, RunArgs
+from mmreward.train.bt_setup import build_scorer, load_records, load_weights
 from mmreward.train.pair_data import BOOKKEEPING_KEYS, RewardCollator, RewardDataset, split_rewards
+from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ COMPLETE_MARKER = "mmreward_complete"
 
 
 @dataclass
-class BTConfig(TrainingArguments, PolicyArgs):
+class BTConfig(TrainingArguments, PolicyArgs, RunArgs):
     """TrainingArguments (lr, batch size, steps, saving, DeepSpeed/FSDP, …) plus the reward-model fields."""
 
     # Backbone: hub id or local directory of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model.
@@ -191,6 +192,8 @@ def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path
     Returns:
         The output directory, a scorer checkpoint (`mmreward score --model DIR`).
     """
+    # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
+    resume = prepare_output_dir(cfg, COMPLETE_MARKER)
     # Seed before building the scorer: the head's initialisation must be reproducible for exact resume.
     set_seed(cfg.seed)
     train_records, eval_records = load_records(cfg)
@@ -201,12 +204,9 @@ def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path
         model=scorer, args=cfg, bt_config=cfg, data_collator=collator,
         train_dataset=RewardDataset(train_records, scorer, dims),
         eval_dataset=RewardDataset(eval_records, scorer, dims) if eval_records else None,
-        compute_metrics=pair_metrics(dims), callbacks=[_MarkComplete(), *(callbacks or [])],
+        compute_metrics=pair_metrics(dims),
+        callbacks=[RecordRun(cfg, marker=None), _MarkComplete(), *(callbacks or [])],
     )
-    resume = cfg.resume_from_checkpoint
-    if resume in ("latest", "auto", "true", "True"):
-        resume = latest_complete_checkpoint(Path(cfg.output_dir), COMPLETE_MARKER)
-        logger.info("resuming from %s", resume or "scratch (no complete checkpoint yet)")
     trainer.train(resume_from_checkpoint=resume)
     trainer.save_model(cfg.output_dir)
     if eval_records:

@@ -49,14 +49,14 @@ import torch
 from transformers import TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
-from mmreward.train.args import JudgeArgs, PolicyArgs
+from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs
 from mmreward.train.reward_fns import REWARD_FNS
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs):
+class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
     """trl.GRPOConfig (loss, KL, sampling, vLLM, batch sizes, saving, …) plus the judge's fields."""
 
     # Policy: hub id or local Qwen2-VL / Qwen2.5-VL / Qwen3-VL directory, or a judge checkpoint (sft / rft output).
@@ -243,7 +243,10 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
     from mmreward.agent.protocol import use_tool_template
     from mmreward.models.backbone import vision_tower
     from mmreward.train.bt_setup import load_records
+    from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
+    # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
+    resume = prepare_output_dir(cfg)
     set_seed(cfg.seed)
     train_records, eval_records = load_records(cfg)
     model, processor, backbone, merged = load_policy(cfg)
@@ -264,14 +267,14 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
         model=model, processing_class=processor, reward_funcs=rewards, args=cfg,
         train_dataset=prompt_dataset(train_records, config),
         eval_dataset=prompt_dataset(eval_records, config) if evaluate else None,
-        peft_config=lora_config(cfg), environment_factory=environment, callbacks=callbacks,
+        peft_config=lora_config(cfg), environment_factory=environment,
+        callbacks=[RecordRun(cfg), *(callbacks or [])],
     )
     if cfg.lora_r > 0 and not cfg.freeze_vision:
         # peft froze everything but the adapters; the (disabled-adapter) KL reference shares this tower.
         for param in vision_tower(trainer.model).parameters():
             param.requires_grad_(True)
-    resume = cfg.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in ("latest", "auto", "true", "True") else resume)
+    trainer.train(resume_from_checkpoint=resume)
 
     policy = trainer.accelerator.unwrap_model(trainer.model)
     with _gathered(policy):

@@ -44,6 +44,8 @@ class RFTConfig:
     batch_size: int = 4
     # Where kept trajectories, statistics and the fine-tuned judge (output_dir/model) go.
     output_dir: str = "outputs/rft"
+    # Replace a previous RFT run in output_dir (without it, a folder holding one is refused).
+    overwrite_output_dir: bool = False
     # Overrides for the SFT stage's config (mmreward.train.sft.SFTConfig fields), e.g. {max_steps: 200}.
     sft: dict = field(default_factory=dict)
     seed: int = 0
@@ -114,10 +116,12 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     from mmreward.scoring import load_scorer
     from mmreward.train import sft
     from mmreward.train.bt_setup import read_records
+    from mmreward.train.run_dir import prepare_output_dir
 
     set_seed(cfg.seed)
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    # RFT has no resume of its own (its SFT stage does): a folder holding an earlier run is refused or cleared.
+    prepare_output_dir(cfg)
     records = read_records(cfg.train_data, cfg.train_split, out)[: cfg.max_records]
     judge = load_scorer(cfg.model, kind="judge")
     judge.config.tools, judge.config.initial_frames = list(cfg.tools), cfg.initial_frames

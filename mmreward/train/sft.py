@@ -26,7 +26,7 @@ from transformers import TrainerCallback, set_seed
 
 from mmreward.agent.judge_scorer import JudgeConfig
 from mmreward.data.trajectory import Trajectory
-from mmreward.train.args import JudgeArgs, PolicyArgs
+from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ IGNORE = -100
 
 
 @dataclass
-class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs):
+class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
     """TRL's SFTConfig (lr, batch size, steps, saving, DeepSpeed/FSDP, …) plus the judge and data fields."""
 
     # Backbone: hub id or local directory of a Qwen2-VL / Qwen2.5-VL / Qwen3-VL model (also the LoRA base).
@@ -87,7 +87,9 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs):
 
     def judge_config(self) -> JudgeConfig:
         """The `JudgeConfig` of the judge being trained (saved with it; used to script synthetic traces)."""
-        shared = {f.name: getattr(self, f.name) for f in fields(JudgeConfig) if f.name not in ("backbone", "tools")}
+        # Judge settings this config does not expose (added to JudgeConfig later) keep JudgeConfig's defaults.
+        shared = {f.name: getattr(self, f.name) for f in fields(JudgeConfig)
+                  if f.name not in ("backbone", "tools") and hasattr(self, f.name)}
         return JudgeConfig(backbone=self.model, tools=list(self.tools), **shared)
 
 
@@ -218,7 +220,10 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     from mmreward.agent.judge_scorer import JudgeScorer
     from mmreward.agent.tools import tool_schemas
     from mmreward.models.backbone import LoraSpec, load_vlm
+    from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
+    # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
+    resume = prepare_output_dir(cfg)
     # Seed before building the model: LoRA's initialisation (and the traces' wording) must be reproducible.
     set_seed(cfg.seed)
     # Rank 0 first: a recipe YAML is built once into output_dir/data, the other ranks then read it.
@@ -239,8 +244,8 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     dataset = Dataset.from_dict({"index": list(range(len(trajectories)))})
     trainer = trl.SFTTrainer(model=model, args=cfg, train_dataset=dataset, processing_class=processor,
                              data_collator=TrajectoryCollator(trajectories, processor, tools),
-                             callbacks=callbacks)
-    trainer.train(resume_from_checkpoint=cfg.resume_from_checkpoint)
+                             callbacks=[RecordRun(cfg), *(callbacks or [])])
+    trainer.train(resume_from_checkpoint=resume)
     # Written in the judge format so the result is scored directly. Under ZeRO-3 / FSDP the live weights are
     # sharded and this would need the gathered state dict (JudgeScorer.save_pretrained does not take one yet).
     if trainer.is_world_process_zero():
