@@ -3,7 +3,7 @@
     mmreward demo [--out DIR] [--family qwen2_5_vl]
     mmreward tiny --family qwen3_vl --out DIR
     mmreward data validate pairs.jsonl [--on-error skip]
-    mmreward score --model DIR --input records.jsonl --output scores.jsonl [--on-error skip] [--batch-size N]
+    mmreward score --model DIR --input records.jsonl --output scores.jsonl [--on-error skip] [--resume]
     mmreward score --model DIR --prompt "a red circle" a.mp4 b.mp4
     mmreward train bt|sft|rft|grpo --config launch/configs/tiny_cpu/bt.yaml [--key value …]
     mmreward data build data_recipes/demo.yaml --out DIR
@@ -48,8 +48,9 @@ def _cmd_tiny(args: argparse.Namespace) -> int:
 def _cmd_data_validate(args: argparse.Namespace) -> int:
     from mmreward.data.schema import RecordError, read_jsonl
 
+    _logs_to_stderr()
     try:
-        records = read_jsonl(args.path, on_error=args.on_error)
+        records = read_jsonl(args.path, on_error=args.on_error, on_duplicate_id=args.on_duplicate_id)
     except RecordError as err:
         logger.error("%s", err)
         return 1
@@ -60,46 +61,104 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_score(args: argparse.Namespace) -> int:
-    from mmreward.data.schema import RecordError, read_jsonl
-    from mmreward.scoring import ScoringError, load_scorer
-    from mmreward.scoring_io import errors_path, records_from_files, write_errors, write_results
+def _logs_to_stderr() -> None:
+    """Send log lines to stderr, so that stdout carries data only (`mmreward score` prints JSONL there)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
 
+
+def _score_usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of `mmreward score` flags, or None."""
     if bool(args.input) == bool(args.files):
-        logger.error("give either --input records.jsonl or media files/folders (with --prompt)")
+        return "give either --input records.jsonl or media files/folders (with --prompt)"
+    if args.files and args.prompt is None:
+        return "--prompt is required when scoring media files"
+    if args.resume and (not args.output or Path(args.output).suffix.lower() == ".csv"):
+        return "--resume continues a JSONL --output file; give --output scores.jsonl"
+    if args.input and args.output and _same_file(args.input, args.output):
+        return f"--output {args.output} is the input file; choose another name"
+    return None
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    return Path(a).resolve() == Path(b).resolve()
+
+
+def _read_score_inputs(args: argparse.Namespace, run) -> tuple[list, list[str]]:
+    """The records to score and where each came from (`file:line`, or the media file)."""
+    from mmreward.data.schema import iter_jsonl_numbered
+    from mmreward.scoring_io import records_from_files
+
+    if args.files:
+        records = records_from_files(args.files, args.prompt)
+        return records, [r.id for r in records]
+    numbered = list(iter_jsonl_numbered(args.input, on_error=args.on_error, on_duplicate_id=args.on_duplicate_id,
+                                        on_bad=run.read_error))
+    return [r for _, r in numbered], [f"{args.input}:{line}" for line, _ in numbered]
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from mmreward.errors import MMRewardError
+    from mmreward.scoring import load_scorer, stream_scores
+    from mmreward.scoring_io import ResultFile, ScoreRun, errors_path, scored_ids, write_results
+
+    _logs_to_stderr()  # stdout carries scores only, so it can be piped into anything that reads JSONL
+    problem = _score_usage_error(args)
+    errors_file = Path(args.errors) if args.errors else errors_path(args.output, args.input)
+    if problem is None and any(_same_file(errors_file, p) for p in (args.input, args.output) if p):
+        problem = f"the errors file {errors_file} would overwrite an input or output file; pass --errors PATH"
+    if problem:
+        logger.error("%s", problem)
         return 2
+    run = ScoreRun(None, errors_file)
     try:
-        if args.input:
-            records = read_jsonl(args.input, on_error=args.on_error)
-        else:
-            if args.prompt is None:
-                logger.error("--prompt is required when scoring media files")
-                return 2
-            records = records_from_files(args.files, args.prompt)
-    except (RecordError, ValueError, FileNotFoundError) as err:
-        logger.error("%s", err)
-        return 1
-    try:
+        records, run.locations = _read_score_inputs(args, run)
+        done = scored_ids(args.output) if args.resume else Counter()
         scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype)
-    except (ValueError, FileNotFoundError) as err:
+    except (MMRewardError, ValueError, FileNotFoundError) as err:
         logger.error("%s", err)
+        run.close()
         return 1
+    keep = [i for i, r in enumerate(records) if not _take(done, r.id)]
+    if args.resume:
+        logger.info("resuming %s: %d record(s) already scored, %d to go", args.output, len(records) - len(keep),
+                    len(keep))
+    records, run.locations = [records[i] for i in keep], [run.locations[i] for i in keep]
+    csv_out = bool(args.output) and Path(args.output).suffix.lower() == ".csv"
     try:
-        results = scorer.score(records, batch_size=args.batch_size, on_error=args.on_error,
-                               num_workers=args.num_workers, progress=not args.no_progress)
-    except ScoringError as err:
+        run.output = None if csv_out else ResultFile(args.output, append=args.resume, stream=sys.stdout)
+        stream_scores(scorer, records, run.add_results, batch_size=args.batch_size, on_error=args.on_error,
+                      num_workers=args.num_workers, progress=not args.no_progress)
+        if csv_out:
+            write_results(run.collected, args.output)
+    except MMRewardError as err:  # a record under --on-error raise, or the output cannot be written
         logger.error("%s", err)
         return 1
-    ok = [r for r in results if r.error is None]
-    failed = [r for r in results if r.error is not None]
-    write_results(ok, args.output, stream=sys.stdout)
-    if failed:
-        path = errors_path(args.output, args.input or "scores")
-        write_errors(failed, path)
-        logger.warning("%d of %d records failed; see %s", len(failed), len(results), path)
+    finally:
+        run.close()
+    return _score_summary(args, run, len(records))
+
+
+def _take(done, record_id: str) -> bool:
+    """Whether a record is already in the output being resumed (each output line accounts for one record)."""
+    if done[record_id] > 0:
+        done[record_id] -= 1
+        return True
+    return False
+
+
+def _score_summary(args: argparse.Namespace, run, n_todo: int) -> int:
+    """Log what happened; exit 3 when any record (read-time or score-time) was not scored, else 0."""
+    where = args.output or "stdout"
+    if run.n_failed:
+        logger.warning("scored %d of %d record(s) into %s; %d not scored (%d rejected while reading, %d failed "
+                       "while scoring); see %s", run.n_scored, n_todo + run.n_read_failed, where, run.n_failed,
+                       run.n_read_failed, run.n_score_failed, run.errors_path)
         return 3
-    if args.output:
-        logger.info("wrote %d scores to %s", len(ok), args.output)
+    logger.info("scored %d record(s) into %s", run.n_scored, where)
     return 0
 
 
@@ -221,7 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
     score.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")
     score.add_argument("--on-error", choices=("raise", "skip"), default="raise",
-                       help="skip: write failed records to <output>.errors.jsonl, score the rest, exit 3")
+                       help="skip: write records not scored to the errors file, score the rest, exit 3")
+    score.add_argument("--errors", help="errors file (default <output stem>.errors.jsonl beside --output; "
+                                        "without --output <input stem>.score-errors.jsonl beside --input)")
+    score.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run: keep --output, skip the ids already in it")
+    score.add_argument("--on-duplicate-id", choices=("warn", "error"), default="warn",
+                       help="an id on several input lines: warn naming the lines, or treat repeats as bad lines")
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     score.set_defaults(func=_cmd_score)
 
@@ -263,6 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("path")
     validate.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                           help="skip: write bad lines to <name>.errors.jsonl and keep going")
+    validate.add_argument("--on-duplicate-id", choices=("warn", "error"), default="warn",
+                          help="an id on several lines: warn naming the lines, or treat repeats as bad lines")
     validate.set_defaults(func=_cmd_data_validate)
     return parser
 

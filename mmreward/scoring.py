@@ -8,7 +8,6 @@ groups encoded units by length into batches, shows a progress bar, and reports b
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -209,8 +208,9 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
 
     Args:
         path_or_id: a checkpoint directory written by a scorer's `save_pretrained`; a plain Qwen-VL directory or
-            hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip "MODEL[:PRETRAINED]"
-            ("hf-hub:…" and "local-dir:…" names are taken whole).
+            hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip spec: "MODEL[:PRETRAINED]"
+            where PRETRAINED is a tag or a local weights file, a local open_clip folder, "hf-hub:…" or
+            "local-dir:…" (see `mmreward.models.clip_weights`).
         kind: force "head", "yes_token", "clip" or "judge" instead of reading it from the checkpoint.
         mode: for a plain VLM, "pointwise" or "pairwise"; for open_clip, "clipscore" or "vlmrm". Checkpoints
             record their mode, so it is an error there.
@@ -218,57 +218,57 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
 
     Returns:
         A scorer implementing the `Scorer` protocol.
+
+    Raises:
+        CheckpointError: a missing folder, an interrupted save, an edited or corrupt checkpoint, a hub model or
+            CLIP weights that are not available offline (each message names the file and what to do).
+        ConfigError: an unknown kind, or a kind / mode that contradicts the checkpoint.
     """
-    from mmreward.models.checkpoint import CONFIG_NAME
+    from mmreward.errors import CheckpointError, ConfigError
+    from mmreward.models.checkpoint import CONFIG_NAME, SAVED_PARTS, read_config
 
-    path = Path(path_or_id)
-    recorded = None
-    if (path / CONFIG_NAME).is_file():
-        recorded = json.loads((path / CONFIG_NAME).read_text()).get("scorer")
-    chosen = kind or recorded or "yes_token"
-    if chosen not in SCORER_KINDS:
-        raise ValueError(f"scorer kind {chosen!r} unknown; choose one of {', '.join(SCORER_KINDS)}")
-    if recorded is not None and kind is not None and kind != recorded:
-        raise ValueError(f"{path}: is a {recorded!r} checkpoint, cannot load it as {kind!r}")
-    if recorded is not None and mode is not None:
-        raise ValueError(f"{path}: the scoring mode is recorded in the checkpoint; drop --mode")
+    if kind is not None and kind not in SCORER_KINDS:
+        raise ConfigError(f"scorer kind {kind!r} unknown; choose one of {', '.join(SCORER_KINDS)}")
+    path = Path(path_or_id).expanduser()
+    if path.is_dir() and any((path / name).exists() for name in (CONFIG_NAME, *SAVED_PARTS)):
+        # Ours, complete or not: read_config refuses an interrupted save or an edited config, naming the file.
+        recorded = read_config(path).get("scorer")
+        if recorded not in SCORER_KINDS:
+            raise CheckpointError(f"{path / CONFIG_NAME}: 'scorer' must be one of {', '.join(SCORER_KINDS)}, "
+                                  f"got {recorded!r}; undo the edit, or save the model again")
+        if kind is not None and kind != recorded:
+            raise ConfigError(f"{path}: is a {recorded!r} checkpoint, cannot load it as {kind!r}; drop --scorer")
+        if mode is not None:
+            raise ConfigError(f"{path}: the scoring mode is recorded in the checkpoint; drop --mode")
+        return _checkpoint_class(recorded).from_pretrained(path, **kwargs)
+    chosen = kind or "yes_token"
     if chosen == "head":
-        from mmreward.models.reward_model import RewardModel
+        read_config(path)  # raises: no such folder, a plain transformers model, or not a model at all
+    modes = {"mode": mode} if mode else {}
+    if chosen == "clip":
+        from mmreward.models.clip import ClipScorer
+        from mmreward.models.clip_weights import resolve_open_clip
 
-        if recorded is None:
-            raise ValueError(f"{path_or_id}: not a reward-model checkpoint (no {CONFIG_NAME}); "
-                             "train one with `mmreward train bt` or score with --scorer yes_token")
-        return RewardModel.from_pretrained(path, **kwargs)
+        name, pretrained = resolve_open_clip(str(path_or_id))
+        return ClipScorer.from_open_clip(name, pretrained, **modes, **kwargs)
+    if ":" in str(path_or_id) and not path.exists():
+        raise CheckpointError(f"{path_or_id}: no such folder; for an open_clip model add --scorer clip")
     if chosen == "judge":
-        from mmreward.agent.judge_scorer import JudgeScorer
-
-        if recorded is not None:
-            return JudgeScorer.from_pretrained(path, **kwargs)
-        return JudgeScorer.from_vlm(str(path_or_id), **kwargs)
-    if chosen == "yes_token":
-        from mmreward.models.yes_token import YesTokenScorer
-
-        if recorded is not None:
-            return YesTokenScorer.from_pretrained(path, **kwargs)
-        return YesTokenScorer.from_vlm(str(path_or_id), **({"mode": mode} if mode else {}), **kwargs)
-    from mmreward.models.clip import ClipScorer
-
-    if recorded is not None:
-        return ClipScorer.from_pretrained(path, **kwargs)
-    name, pretrained = _open_clip_name(str(path_or_id))
-    return ClipScorer.from_open_clip(name, pretrained, **({"mode": mode} if mode else {}), **kwargs)
+        return _checkpoint_class("judge").from_vlm(str(path_or_id), **kwargs)
+    return _checkpoint_class("yes_token").from_vlm(str(path_or_id), **modes, **kwargs)
 
 
-def _open_clip_name(spec: str) -> tuple[str, str | None]:
-    """Split "MODEL[:PRETRAINED]"; a bare model name takes the "openai" weights when open_clip has them."""
-    if spec.startswith(("hf-hub:", "local-dir:")):
-        return spec, None
-    name, _, pretrained = spec.partition(":")
-    if pretrained:
-        return name, pretrained
-    import open_clip
-
-    return name, "openai" if "openai" in open_clip.list_pretrained_tags_by_model(name) else None
+def _checkpoint_class(kind: str):
+    """The scorer class of a kind (imported on demand: `import mmreward.scoring` stays light)."""
+    if kind == "head":
+        from mmreward.models.reward_model import RewardModel as cls
+    elif kind == "judge":
+        from mmreward.agent.judge_scorer import JudgeScorer as cls
+    elif kind == "yes_token":
+        from mmreward.models.yes_token import YesTokenScorer as cls
+    else:
+        from mmreward.models.clip import ClipScorer as cls
+    return cls
 
 
 SCORER_KINDS = ("head", "yes_token", "clip", "judge")

@@ -50,7 +50,7 @@ def test_data_validate_reports_the_bad_line(tmp_path, capsys):
     src = _write_jsonl(tmp_path / "pairs.jsonl", [make_pair("ok", "a.png", "b.png"),
                                                   make_pair("bad", "a.png", "b.png", label="C")])
     assert main(["data", "validate", str(src)]) == 1
-    assert 'pairs.jsonl:2: label must be "A", "B" or "tie", got "C"' in capsys.readouterr().out
+    assert 'pairs.jsonl:2: label must be "A", "B" or "tie", got "C"' in capsys.readouterr().err  # logs: stderr
     assert main(["data", "validate", str(src), "--on-error", "skip"]) == 0
     assert (tmp_path / "pairs.errors.jsonl").is_file()
 
