@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+from mmreward.errors import CheckpointError, DependencyError
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +72,13 @@ def family_of(config) -> Family:
         config: a `PretrainedConfig` (or anything with `model_type`).
 
     Returns:
-        The family; an unsupported model type is a `ValueError` listing the supported ones.
+        The family; an unsupported model type is a `CheckpointError` listing the supported ones.
     """
     model_type = getattr(config, "model_type", None)
     if model_type not in FAMILIES:
-        raise ValueError(f"model type {model_type!r} is not supported; supported: {', '.join(FAMILIES)}")
+        source = getattr(config, "_name_or_path", "") or "the model"
+        raise CheckpointError(f"{source}: model type {model_type!r} is not supported; supported: "
+                              f"{', '.join(FAMILIES)}")
     return FAMILIES[model_type]
 
 
@@ -92,7 +98,16 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 
 def resolve_attn_implementation(requested: str = "auto") -> str:
-    """flash_attention_2 when it is installed and a GPU is present, else sdpa; explicit choices pass through."""
+    """flash_attention_2 when it is installed and a GPU is present, else sdpa; explicit choices pass through.
+
+    Raises:
+        DependencyError: flash_attention_2 / _3 asked for explicitly without the flash-attn package.
+    """
+    if requested in ("flash_attention_2", "flash_attention_3"):
+        module = "flash_attn" if requested == "flash_attention_2" else "flash_attn_interface"
+        if importlib.util.find_spec(module) is None:
+            raise DependencyError(f"attn_implementation {requested!r} needs flash-attn, which is not installed: "
+                                  "pip install 'mmreward[gpu]' (CUDA only), or use attn_implementation sdpa")
     if requested != "auto":
         return requested
     if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
@@ -165,6 +180,75 @@ def apply_lora(model, lora: LoraSpec, *, freeze_vision: bool, trainable_token_id
     return model
 
 
+# A Hugging Face repo id: "name" or "namespace/name" (letters, digits, "-", "_", "."; not starting with "." or "-").
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}$")
+
+
+def hub_offline() -> bool:
+    """Whether Hugging Face downloads are switched off (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(flag in ("1", "true", "yes", "on") for flag in flags)
+
+
+def resolve_model(name_or_path: str | Path) -> str:
+    """Check a model reference before transformers sees it, so a mistake gets a message that says what is wrong.
+
+    Args:
+        name_or_path: a local model folder, or a hub id ("Qwen/Qwen2.5-VL-7B-Instruct").
+
+    Returns:
+        The folder (as given) or the hub id, which is in the local cache or may be downloaded.
+
+    Raises:
+        CheckpointError: the folder does not exist (or is a file); a hub id that is not cached while offline.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise CheckpointError(f"{text}: is a file; give the model folder (the one holding config.json)")
+    parent = path.parent
+    if not _REPO_ID.match(text) or ".." in text or (str(parent) != "." and parent.is_dir()):
+        raise CheckpointError(f"{text}: no such folder")
+    if _in_hub_cache(text) or not hub_offline():
+        return text
+    raise CheckpointError(f"{text}: no such folder, and not a model in the local Hugging Face cache; HF_HUB_OFFLINE "
+                          "is set, so it was not downloaded. Give a local model folder, or download it where the "
+                          "network is reachable (unset HF_HUB_OFFLINE)")
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    """Whether the hub model's config.json is in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id after all
+        return False
+
+
+def _not_a_vlm(folder: Path) -> str:
+    """Why a local folder without config.json is not a VLM, and what it is instead."""
+    from mmreward.models.checkpoint import CONFIG_NAME, missing_config_message
+
+    if (folder / CONFIG_NAME).is_file():
+        return (f"{folder}: a mmreward checkpoint, not a plain VLM folder; load it with "
+                "mmreward.scoring.load_scorer (mmreward score --model DIR), or give its backbone/ folder")
+    return missing_config_message(folder)
+
+
+def _load_error(source: str, what: str, err: BaseException) -> CheckpointError:
+    """One clear CheckpointError for a failed transformers / safetensors load of `source`."""
+    lines = str(err).strip().splitlines()
+    detail = lines[0][:300] if lines else type(err).__name__
+    if not Path(source).is_dir():
+        return CheckpointError(f"{source}: no such folder, and the Hugging Face hub could not provide it ({detail})")
+    return CheckpointError(f"{source}: cannot load the {what} ({detail})")
+
+
 def load_vlm(
     name_or_path: str | Path,
     *,
@@ -190,16 +274,39 @@ def load_vlm(
 
     Returns:
         (model, processor): the HF (or peft-wrapped) model and its `AutoProcessor`.
+
+    Raises:
+        CheckpointError: a missing folder, a hub id not available offline, a folder that is not a supported model,
+            corrupt weights (the message names the file).
+        DependencyError: flash-attn asked for but not installed.
     """
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
-    source = str(name_or_path)
-    config = AutoConfig.from_pretrained(source)
+    from mmreward.models.checkpoint import check_weights
+
+    source = resolve_model(name_or_path)
+    attn = resolve_attn_implementation(attn_implementation)
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise CheckpointError(_not_a_vlm(Path(source)))
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        raise _load_error(source, "config.json", err) from err
+    config._name_or_path = source
     family_of(config)  # fail early, with the list of supported families
-    model = AutoModelForImageTextToText.from_pretrained(
-        source, dtype=resolve_dtype(dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
-    )
-    processor = AutoProcessor.from_pretrained(str(processor_from or source))
+    if Path(source).is_dir():
+        check_weights(Path(source))
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(source, dtype=resolve_dtype(dtype),
+                                                            attn_implementation=attn)
+    except (OSError, SafetensorError) as err:
+        raise _load_error(source, "weights", err) from err
+    processor_source = resolve_model(processor_from or source)
+    try:
+        processor = AutoProcessor.from_pretrained(processor_source)
+    except (OSError, ValueError, KeyError) as err:
+        raise _load_error(processor_source, "processor and tokenizer", err) from err
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if freeze_vision:
         for param in vision_tower(model).parameters():

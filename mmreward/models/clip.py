@@ -43,12 +43,26 @@ from mmreward.data.collate import build_unit, media_source
 from mmreward.data.media import load_image, load_video
 from mmreward.data.media_sampling import VideoSampling
 from mmreward.data.schema import Candidate, PreferencePair
-from mmreward.models.checkpoint import read_config, write_config
+from mmreward.errors import CheckpointError, DataError
+from mmreward.models.checkpoint import (
+    CONFIG_NAME,
+    begin_save,
+    check_safetensors,
+    check_settings,
+    read_config,
+    write_config,
+)
+from mmreward.models.clip_weights import import_open_clip, load_failure
 from mmreward.scoring import Plan, score_records
 
 logger = logging.getLogger(__name__)
 
 MODES = ("clipscore", "vlmrm")
+# The keys of a CLIP checkpoint's mmreward_config.json and their types (checked on load: edits fail clearly).
+CONFIG_KEYS = {"scorer": str, "format_version": int, "model_name": str | None, "pretrained": str | None, "mode": str,
+               "alpha": float, "goal_prompts": list[str] | None, "baseline_prompts": list[str] | None,
+               "nframes": int | None, "scale": float | None, "video": dict, "precision": str,
+               "model_cfg": dict | None, "preprocess_cfg": dict | None, "weights": str | None}
 WEIGHTS_NAME = "clip.safetensors"
 FORMAT_VERSION = 1
 # `dtype` names accepted from the CLI / load_scorer, mapped to open_clip precisions.
@@ -118,11 +132,14 @@ def _build_open_clip(model_name: str, pretrained: str | None, model_cfg: dict | 
     An explicit config goes through open_clip's ``local-dir:`` schema in a temporary folder, so no global
     registry is touched and nothing is downloaded; `pretrained` is then a local weights file or None.
     """
-    import open_clip
-
+    open_clip = import_open_clip()
     if model_cfg is None:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=pretrained, precision=precision, device=device)
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=pretrained, precision=precision, device=device)
+        except (RuntimeError, OSError) as err:  # open_clip's "Failed to download weights …", unreadable files
+            spec = f"{model_name}:{pretrained}" if pretrained else model_name
+            raise load_failure(spec, err) from err
         return model, preprocess, open_clip.get_tokenizer(model_name)
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "open_clip_config.json").write_text(
@@ -132,7 +149,7 @@ def _build_open_clip(model_name: str, pretrained: str | None, model_cfg: dict | 
         tokenizer = open_clip.get_tokenizer(f"local-dir:{tmp}")
     if pretrained is not None:
         if not os.path.isfile(pretrained):
-            raise FileNotFoundError(f"{pretrained}: with model_cfg, pretrained must be a local weights file")
+            raise CheckpointError(f"{pretrained}: no such file; with model_cfg, pretrained must be a local weights file")
         open_clip.load_checkpoint(model, pretrained)
     return model, preprocess, tokenizer
 
@@ -151,7 +168,7 @@ class ClipUnitEncoder:
     def __call__(self, unit) -> dict:
         if not unit.media:
             # Raised here, not in `plan`, so `on_error="skip"` reports this record and scores the others.
-            raise ValueError("CLIP needs an image or video to score; this candidate has only text and the record "
+            raise DataError("CLIP needs an image or video to score; this candidate has only text and the record "
                              "has no shared media")
         pixels = torch.stack([self.preprocess(image) for image in self._images(unit)])
         if unit.has_response:
@@ -342,8 +359,7 @@ class ClipScorer(nn.Module):
         named pretrained tag (random, local-file and custom models round-trip bit-identically)."""
         from safetensors.torch import save_model
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = begin_save(Path(out_dir))
         config = {"scorer": self.kind, "format_version": FORMAT_VERSION, "model_name": self.model_name,
                   "pretrained": self.pretrained, "mode": self.mode, "alpha": self.alpha,
                   "goal_prompts": self.goal_prompts, "baseline_prompts": self.baseline_prompts,
@@ -360,9 +376,7 @@ class ClipScorer(nn.Module):
     def _architecture(self) -> dict:
         if self.model_cfg is not None:
             return self.model_cfg
-        import open_clip
-
-        cfg = open_clip.get_model_config(self.model_name) if self.model_name else None
+        cfg = import_open_clip().get_model_config(self.model_name) if self.model_name else None
         if cfg is None:
             raise ValueError("cannot record this model's architecture; construct the scorer with model_cfg=")
         return cfg
@@ -380,24 +394,39 @@ class ClipScorer(nn.Module):
 
         path = Path(path)
         raw = read_config(path)
+        file = path / CONFIG_NAME
         if raw.get("scorer") != cls.kind:
-            raise ValueError(f"{path}: holds a {raw.get('scorer')!r} scorer; use mmreward.scoring.load_scorer")
+            raise CheckpointError(f"{path}: holds a {raw.get('scorer')!r} scorer; use mmreward.scoring.load_scorer")
+        check_settings(raw, CONFIG_KEYS, list(CONFIG_KEYS), file)
         precision = _precision(dtype, raw["precision"])
         device = _device(device)
         if raw["weights"]:
+            if Path(raw["weights"]).name != raw["weights"]:
+                raise CheckpointError(f"{file}: 'weights' must be a file name inside {path}, got {raw['weights']!r}")
+            check_safetensors(path / raw["weights"])
             # open_clip logs these on the root logger; they would be false here, the weights load next.
             quiet = _QuietRandomInit()
             logging.getLogger().addFilter(quiet)
             try:
                 model, preprocess, tokenizer = _build_open_clip(raw["model_name"], None, raw["model_cfg"],
                                                                 raw["preprocess_cfg"], precision, device)
+            except (KeyError, TypeError, ValueError) as err:
+                raise CheckpointError(f"{file}: 'model_cfg' is not an open_clip architecture ({err!r})") from err
             finally:
                 logging.getLogger().removeFilter(quiet)
-            load_model(model, str(path / raw["weights"]), device=str(device))
+            try:
+                load_model(model, str(path / raw["weights"]), device=str(device))
+            except RuntimeError as err:
+                raise CheckpointError(f"{path / raw['weights']}: does not fit the architecture recorded in {file} "
+                                      f"({str(err).strip().splitlines()[0][:200]})") from err
         else:
             model, preprocess, tokenizer = _build_open_clip(raw["model_name"], raw["pretrained"], None, None,
                                                             precision, device)
-        return cls(model, preprocess, tokenizer, mode=raw["mode"], alpha=raw["alpha"],
-                   goal_prompts=raw["goal_prompts"], baseline_prompts=raw["baseline_prompts"], scale=raw["scale"],
-                   sampling=VideoSampling.from_dict(raw["video"]), model_name=raw["model_name"],
-                   pretrained=raw["pretrained"], model_cfg=raw["model_cfg"], precision=precision)
+        try:
+            sampling = VideoSampling.from_dict(raw["video"])
+            return cls(model, preprocess, tokenizer, mode=raw["mode"], alpha=raw["alpha"],
+                       goal_prompts=raw["goal_prompts"], baseline_prompts=raw["baseline_prompts"], scale=raw["scale"],
+                       sampling=sampling, model_name=raw["model_name"], pretrained=raw["pretrained"],
+                       model_cfg=raw["model_cfg"], precision=precision)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{file}: {err}") from None

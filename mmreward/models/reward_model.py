@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from mmreward.data.collate import MediaContract, candidate_unit, encode_unit, override_contract, pad_batch
+from mmreward.errors import CheckpointError
 from mmreward.models.backbone import (
     FAMILIES,
     LoraSpec,
@@ -27,7 +28,12 @@ from mmreward.models.backbone import (
     load_vlm,
 )
 from mmreward.models.checkpoint import (
+    CONFIG_NAME,
+    check_media,
+    check_safetensors,
+    config_from_dict,
     load_backbone,
+    load_state,
     read_config,
     save_backbone,
     split_state_dict,
@@ -238,19 +244,23 @@ class RewardModel(nn.Module):
             dtype, attn_implementation, device: as in `load_vlm`.
             trainable: keep LoRA adapters trainable (to continue training).
             media: score with this media contract instead of the recorded one (logs a warning if it differs).
-        """
-        from safetensors.torch import load_file
 
+        Raises:
+            CheckpointError: the folder is missing, incomplete (an interrupted save), or a file in it is edited,
+                corrupt or from another model; the message names the file.
+        """
         path = Path(path)
         raw = read_config(path)
         if raw.pop("scorer", cls.kind) != cls.kind:
-            raise ValueError(f"{path}: holds a different scorer kind; use mmreward.scoring.load_scorer")
-        config = RewardModelConfig(**raw)
+            raise CheckpointError(f"{path}: holds a different scorer kind; use mmreward.scoring.load_scorer")
+        config = config_from_dict(RewardModelConfig, raw, path / CONFIG_NAME)
+        check_media(config.media, path / CONFIG_NAME)
+        check_safetensors(path / "head.safetensors")  # before the (slow) backbone load
         backbone, processor = load_backbone(path, config.backbone, lora=config.lora is not None, dtype=dtype,
                                             attn_implementation=attn_implementation, device=device,
                                             trainable=trainable)
         model = cls(backbone, processor, config)
-        model.head.load_state_dict(load_file(path / "head.safetensors"))
+        load_state(model.head, path / "head.safetensors")
         model.contract = override_contract(model.contract, media, str(path))
         return model.to(next(backbone.parameters()).device)
 

@@ -16,8 +16,12 @@ import torch
 from torch import nn
 
 from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract
+from mmreward.errors import CheckpointError
 from mmreward.models.backbone import FAMILIES, checkpoint_backbone, family_of, inner_model, load_vlm
 from mmreward.models.checkpoint import (
+    CONFIG_NAME,
+    check_media,
+    config_from_dict,
     load_backbone,
     read_config,
     save_backbone,
@@ -221,8 +225,9 @@ class YesTokenScorer(nn.Module):
         path = Path(path)
         raw = read_config(path)
         if raw.pop("scorer", cls.kind) != cls.kind:
-            raise ValueError(f"{path}: holds a different scorer kind; use mmreward.scoring.load_scorer")
-        config = YesTokenConfig(**raw)
+            raise CheckpointError(f"{path}: holds a different scorer kind; use mmreward.scoring.load_scorer")
+        config = config_from_dict(YesTokenConfig, raw, path / CONFIG_NAME)
+        check_media(config.media, path / CONFIG_NAME)
         backbone, processor = load_backbone(path, config.backbone, lora=config.lora is not None, dtype=dtype,
                                             attn_implementation=attn_implementation, device=device,
                                             trainable=trainable)
