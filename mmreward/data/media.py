@@ -14,14 +14,11 @@ Frames returned from the cache are shared: do not modify ``Video.frames`` in pla
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import io
 import logging
 import re
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,26 +26,27 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 from mmreward.data.media_cache import CACHE, clear_media_cache, media_cache_info, set_media_cache_bytes
+from mmreward.data.media_fetch import MediaLimits, download, limits, read_base64, set_media_limits
+from mmreward.data.media_resize import resize_frame
 from mmreward.data.media_sampling import (
     BACKENDS,
     DEFAULT_MAX_SOURCE_PIXELS,
+    FramePlan,
     MediaError,
     VideoSampling,
-    frame_range,
-    sample_indices,
-    smart_nframes,
+    plan_frames,
     smart_resize,
     video_frame_size,
 )
 from mmreward.data.video_backends import READERS, VideoSource
+from mmreward.data.video_index import FrameIndex, probe_index
 
 __all__ = [
     "DEFAULT_MAX_SOURCE_PIXELS",
     "MediaError",
+    "MediaLimits",
     "Video",
     "VideoSampling",
     "clear_media_cache",
@@ -56,38 +54,44 @@ __all__ = [
     "load_video",
     "media_cache_info",
     "set_media_cache_bytes",
+    "set_media_limits",
     "smart_resize",
 ]
 
 log = logging.getLogger(__name__)
 
 ImageSource = str | Path | bytes | Image.Image
-URL_TIMEOUT_S = 30
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=_\-\s]+$")
-_RESIZE_CHUNK = 32  # frames resized at once: bounds the float32 intermediate of a long 1080p video
 
 
 # ---------------------------------------------------------------------------------------------- sources
 def _resolve(source: str | Path | bytes) -> tuple[str, Path | None, bytes | None]:
-    """(label for messages, path or None, bytes or None) for a path / URL / data URI / base64 / bytes."""
+    """(label for messages, path or None, bytes or None) for a path / URL / data URI / base64 / bytes.
+
+    In-memory sources (bytes, base64, data URIs, downloads) are held to ``limits().max_bytes``; base64
+    is measured before it is decoded.
+    """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
-        return f"<{len(data)} bytes>", None, data
+        label = f"<{len(data)} bytes>"
+        if len(data) > limits().max_bytes:
+            raise MediaError(f"{label}: media larger than the {limits().max_bytes}-byte limit")
+        return label, None, data
     if isinstance(source, Path):
         return _existing_file(str(source), source)
     if not isinstance(source, str):
         raise MediaError(f"unsupported media source of type {type(source).__name__}")
     if source.startswith("data:"):
         _, _, payload = source.partition("base64,")
-        return f"<data URI, {len(source)} chars>", None, _b64decode(payload, "<data URI>")
+        return f"<data URI, {len(source)} chars>", None, read_base64(payload, "<data URI>")
     if source.startswith(("http://", "https://")):
-        return source, None, _download(source)
+        return source, None, download(source)
     if source.startswith("file://"):
         return _existing_file(source, Path(source[7:]))
     if len(source) < 4096 and _exists(source):
         return _existing_file(source, Path(source).expanduser())
     if len(source) >= 64 and _BASE64.match(source[:4096]):
-        return f"<base64, {len(source)} chars>", None, _b64decode(source, "<base64>")
+        return f"<base64, {len(source)} chars>", None, read_base64(source, "<base64>")
     raise MediaError(f"{source}: file not found")
 
 
@@ -99,46 +103,56 @@ def _exists(path: str) -> bool:
 
 
 def _existing_file(label: str, path: Path) -> tuple[str, Path, None]:
-    if not path.is_file():
-        raise MediaError(f"{label}: {'not a file' if path.exists() else 'file not found'}")
+    try:
+        if not path.is_file():
+            raise MediaError(f"{label}: {'not a file' if path.exists() else 'file not found'}")
+    except OSError as e:  # permission denied on a parent folder, name too long
+        raise MediaError(f"{label}: cannot access file ({e})") from e
     return label, path, None
-
-
-def _b64decode(payload: str, label: str) -> bytes:
-    try:
-        text = "".join(payload.split())
-        return base64.b64decode(
-            text + "=" * (-len(text) % 4), altchars=b"-_" if "-" in text or "_" in text else None
-        )
-    except (binascii.Error, ValueError) as e:
-        raise MediaError(f"{label}: invalid base64 ({e})") from e
-
-
-def _download(url: str) -> bytes:
-    try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
-            return response.read()
-    except OSError as e:  # URLError, HTTPError and timeouts are all OSErrors
-        raise MediaError(f"{url}: download failed ({e})") from e
 
 
 def _identity(path: Path | None, data: bytes | None) -> tuple:
     """Cache identity of a source: a touched or rewritten file gets a new identity."""
     if path is not None:
-        st = path.stat()
-        return ("file", str(path.resolve()), st.st_mtime_ns, st.st_size)
+        try:
+            st = path.stat()
+            return ("file", str(path.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError as e:  # removed or made unreadable since it was resolved
+            raise MediaError(f"{path}: cannot access file ({e})") from e
     return ("bytes", hashlib.sha1(data).hexdigest())
 
 
 # ----------------------------------------------------------------------------------------------- images
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB; transparent pixels are composited on white (as qwen-vl-utils does for RGBA)."""
+    """RGB; transparent pixels are composited on white (as qwen-vl-utils does for RGBA); high-bit-depth
+    grayscale is scaled to 8 bits (PIL's own conversion clips it, washing a 16-bit PNG out to white)."""
+    if image.mode.startswith("I") or image.mode == "F":
+        image = _to_8bit(image)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit ("I;16*", PNG "I") and 32-bit integer / float grayscale -> "L", by the range of the format.
+
+    16-bit data maps 0..65535 to 0..255 (v / 257, the inverse of PNG's 8 -> 16 bit expansion). A 32-bit
+    integer or float image has no declared range: values already within 0..255 (1.0 for floats) are
+    kept, anything larger is scaled by its own maximum.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
+        scale = 255 / 65535
+    elif image.mode == "F" and values.size and np.nanmax(values) <= 1.0:
+        scale = 255.0
+    else:
+        top = float(np.nanmax(values)) if values.size else 0.0
+        scale = 1.0 if top <= 255 else 255 / top
+    values = np.nan_to_num(values * scale, nan=0.0)
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
 
 
 def load_image(
@@ -205,11 +219,13 @@ class Video:
     Attributes:
         frames: (T, 3, H, W) uint8; T is even, H and W multiples of the sampling factor. Shared with the
             cache: do not modify in place.
-        timestamps: T floats, seconds of each frame in the source (frame_index / native_fps).
+        timestamps: T floats, seconds of each frame from the first frame of the source: its presentation
+            time (``timing="pts"``, default) or index / native_fps (``timing="index"``).
         indices: T ints, source frame indices.
         fps: the effective sampling rate (qwen-vl-utils ``sample_fps``: T / frames in window x native fps).
-        duration: source duration in seconds (total_frames / native_fps).
-        native_fps: source frame rate.
+        duration: source duration in seconds (total_frames / native_fps; for variable-frame-rate
+            streams the time of the last frame plus its interval).
+        native_fps: source average frame rate.
         total_frames: frames in the source.
         source: the source as named in messages.
         backend: decoder that produced the frames ("decord", "pyav" or "frames" for a list of images).
@@ -234,80 +250,69 @@ class _RequestError(MediaError):
     """The request does not fit the video (window, frame count): the same for every backend, no fallback."""
 
 
-def _resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(T, 3, H, W) uint8 -> (T, 3, height, width) uint8, bicubic + antialias, rounded and clamped
-    (torchvision's uint8 path, so results equal qwen-vl-utils' before its ``.float()``)."""
-    if frames.shape[-2:] == (height, width):
-        return frames.contiguous()
-    chunks = [
-        TF.resize(chunk, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
-        for chunk in frames.split(_RESIZE_CHUNK)
-    ]
-    return torch.cat(chunks).contiguous()
-
-
-def _plan(label: str, s: VideoSampling, start, end, total: int, fps: float) -> tuple[list[int], int]:
-    """Sampled indices and frames-in-window for a source of ``total`` frames at ``fps``."""
+def plan(label: str, s: VideoSampling, start, end, index: FrameIndex) -> FramePlan:
+    """The frames ``s`` samples from a video with this frame index (``media_sampling.plan_frames``)."""
     try:
-        start_frame, end_frame, count = frame_range(start, end, total, fps)
-        n = smart_nframes(s, count, fps)
+        return plan_frames(s, start, end, index.times, index.native_fps, index.cfr)
     except ValueError as e:
         raise _RequestError(f"{label}: {e}") from e
-    return sample_indices(start_frame, end_frame, n), count
 
 
-def _finish(
-    label: str,
-    s: VideoSampling,
-    frames: torch.Tensor,
-    indices: list[int],
-    count: int,
-    total: int,
-    fps: float,
-    backend: str,
-) -> Video:
-    """Resize decoded (T, 3, H, W) uint8 frames to the pixel budget and wrap them in a Video."""
-    try:
-        h, w = video_frame_size(s, len(indices), frames.shape[-2], frames.shape[-1])
-    except ValueError as e:
-        raise MediaError(f"{label}: {e}") from e
+class _Resizer:
+    """Per-frame convert for the readers: each decoded frame goes straight to the pixel budget, planned
+    from the first frame's (upright) size, so full-size frames never pile up."""
+
+    def __init__(self, label: str, s: VideoSampling, nframes: int):
+        self.label, self.s, self.nframes, self.size = label, s, nframes, None
+
+    def __call__(self, frame: np.ndarray) -> torch.Tensor:
+        if self.size is None:
+            try:
+                self.size = video_frame_size(self.s, self.nframes, frame.shape[0], frame.shape[1])
+            except ValueError as e:
+                raise MediaError(f"{self.label}: {e}") from e
+        return resize_frame(frame, *self.size)
+
+
+def _video(label: str, frames: torch.Tensor, p: FramePlan, index: FrameIndex, backend: str) -> Video:
     return Video(
-        frames=_resize_frames(frames, h, w),
-        timestamps=[i / fps for i in indices],
-        indices=list(indices),
-        fps=len(indices) / max(count, 1e-6) * fps,
-        duration=total / fps,
-        native_fps=fps,
-        total_frames=total,
+        frames=frames,
+        timestamps=list(p.timestamps),
+        indices=list(p.indices),
+        fps=p.fps,
+        duration=p.duration,
+        native_fps=index.native_fps,
+        total_frames=index.total_frames,
         source=label,
         backend=backend,
     )
 
 
-def _decode_with(name: str, src: VideoSource, s: VideoSampling, start, end, num_threads) -> Video:
-    reader = READERS[name](src, num_threads)
+def _decode_with(name: str, src: VideoSource, s: VideoSampling, start, end, num_threads, index) -> Video:
+    p = plan(src.label, s, start, end, index)
+    reader = READERS[name](src, num_threads, index)
     try:
-        indices, count = _plan(src.label, s, start, end, reader.total_frames, reader.native_fps)
-        array = reader.read(indices)
+        frames = reader.read(p.indices, _Resizer(src.label, s, len(p.indices)))
     finally:
         reader.close()
-    frames = torch.from_numpy(array).permute(0, 3, 1, 2)
-    return _finish(src.label, s, frames, indices, count, reader.total_frames, reader.native_fps, name)
+    return _video(src.label, frames, p, index, name)
 
 
 def _decode(src: VideoSource, s: VideoSampling, start, end, num_threads) -> Video:
-    """Decode with the requested backend, or decord then PyAV; a combined error if all fail."""
+    """Index the stream once, then decode with the requested backend, or decord then PyAV; a combined
+    error if all fail."""
+    index = probe_index(src)  # not a video / truncated: the same answer for every backend
     errors: list[tuple[str, MediaError]] = []
     for name in [s.backend] if s.backend else BACKENDS:
         try:
-            return _decode_with(name, src, s, start, end, num_threads)
+            return _decode_with(name, src, s, start, end, num_threads, index)
         except _RequestError:
             raise
         except MediaError as e:
             errors.append((name, e))
             if name != BACKENDS[-1] and not s.backend:
                 log.log(
-                    logging.DEBUG if "not installed" in str(e) else logging.WARNING,
+                    logging.DEBUG if "not installed" in str(e) else logging.INFO,
                     "%s; falling back to the next backend",
                     e,
                 )
@@ -325,23 +330,17 @@ def _frames_video(items: Sequence, s: VideoSampling, start, end, frames_fps: flo
     if not items:
         raise MediaError(f"{label}: empty frame list")
     padded = len(items) + len(items) % 2
-    indices, count = _plan(label, s, start, end, padded, frames_fps)
-    positions = [min(i, len(items) - 1) for i in indices]
-    loaded: dict[int, np.ndarray] = {}
-    for p in positions:
-        if p not in loaded:
-            loaded[p] = np.array(load_image(items[p]))  # a writable copy for torch
-    first = loaded[positions[0]]
-    try:
-        h, w = video_frame_size(s, len(indices), first.shape[0], first.shape[1])
-    except ValueError as e:
-        raise MediaError(f"{label}: {e}") from e
+    times = [i / frames_fps for i in range(padded)]
+    index = FrameIndex(padded, frames_fps, times, None, [0], "images", "list", False, True)
+    p = plan(label, s, start, end, index)
+    positions = [min(i, len(items) - 1) for i in p.indices]
+    resize = _Resizer(label, s, len(p.indices))
     # Frames may differ in size: each is resized straight to the size planned from the first one.
-    resized = {
-        p: _resize_frames(torch.from_numpy(a).permute(2, 0, 1)[None], h, w)[0] for p, a in loaded.items()
-    }
-    frames = torch.stack([resized[p] for p in positions])
-    video = _finish(label, s, frames, indices, count, padded, frames_fps, "frames")
+    resized: dict[int, torch.Tensor] = {}
+    for pos in positions:
+        if pos not in resized:
+            resized[pos] = resize(np.array(load_image(items[pos])))  # writable, for torch
+    video = _video(label, torch.stack([resized[pos] for pos in positions]), p, index, "frames")
     video.indices, video.total_frames = positions, len(items)
     return video
 

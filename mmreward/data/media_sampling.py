@@ -9,6 +9,15 @@ sees the same frames and pixel sizes as one fed by qwen-vl-utils:
 - ``sample_indices``: ``torch.linspace(start_frame, end_frame, nframes).round()``;
 - ``video_frame_size``: the per-frame pixel budget (``total_pixels`` shared by all frames) -> ``smart_resize``.
 
+``plan_frames`` applies them to a stream's real frame times. ``VideoSampling.timing`` chooses the rule:
+
+- ``"pts"`` (default): windows, fps-based counts and sample positions use each frame's presentation
+  time. On a constant-frame-rate stream this *is* the qwen-vl-utils rule (same frames, bit for bit); on a
+  variable-frame-rate stream it returns the frames actually shown at evenly spaced times, where the
+  index rule can be off by more than a second. Default because a reward model judges what a viewer sees.
+- ``"index"``: qwen-vl-utils' rule everywhere (times = index / average fps), for exact parity with a
+  model trained on qwen-vl-utils' frames of VFR videos.
+
 ``MediaError`` lives here so that every media module (decoders, cache, public API) can raise it.
 """
 
@@ -34,6 +43,7 @@ VIDEO_MIN_TOKENS, VIDEO_MAX_TOKENS = 128, 768
 MODEL_SEQ_LEN = 128000
 VIDEO_TOTAL_PIXELS = int(MODEL_SEQ_LEN * 28 * 28 * 0.9)  # 90_316_800 for factor 28
 BACKENDS = ("decord", "pyav")
+TIMINGS = ("pts", "index")
 # Largest source image/frame we agree to decode: PIL's own warning threshold (~9459 x 9459, ~268 MB RGB).
 DEFAULT_MAX_SOURCE_PIXELS = 89_478_485
 
@@ -119,6 +129,8 @@ class VideoSampling:
     factor: int = 28
     # "decord", "pyav", or None = decord with automatic fallback to PyAV.
     backend: str | None = None
+    # "pts": real presentation times (default); "index": qwen-vl-utils' index / average-fps rule.
+    timing: str = "pts"
 
     def __post_init__(self) -> None:
         if self.fps is None and self.nframes is None:
@@ -135,6 +147,8 @@ class VideoSampling:
             raise ValueError(f"invalid pixel budget in {self}")
         if self.backend not in (None, *BACKENDS):
             raise ValueError(f"backend must be one of {BACKENDS} or None, got {self.backend!r}")
+        if self.timing not in TIMINGS:
+            raise ValueError(f"timing must be one of {TIMINGS}, got {self.timing!r}")
 
     @classmethod
     def qwen_defaults(cls, factor: int = 28, **overrides: Any) -> VideoSampling:
@@ -174,12 +188,17 @@ def smart_nframes(s: VideoSampling, total_frames: int, native_fps: float) -> int
     Raises:
         ValueError: fewer frames available than requested (or than 2).
     """
+    return _nframes(s, total_frames, total_frames / native_fps)
+
+
+def _nframes(s: VideoSampling, total_frames: int, seconds: float) -> int:
+    """``smart_nframes`` for ``total_frames`` frames spanning ``seconds`` (the same float operations)."""
     if s.nframes is not None:
         n = _round_by(s.nframes, FRAME_FACTOR)
     else:
         min_frames = _ceil_by(s.min_frames, FRAME_FACTOR)
         max_frames = _floor_by(s.max_frames, FRAME_FACTOR)
-        n = total_frames / native_fps * s.fps
+        n = seconds * s.fps
         n = _floor_by(min(max(n, min_frames), max_frames, total_frames), FRAME_FACTOR)
     if not FRAME_FACTOR <= n <= total_frames:
         raise ValueError(
@@ -265,3 +284,86 @@ def video_frame_size(s: VideoSampling, nframes: int, height: int, width: int) ->
     return smart_resize(
         height, width, factor=s.factor, min_pixels=s.min_pixels, max_pixels=min(s.max_pixels, cap)
     )
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Which source frames to decode, and what they stand for.
+
+    Attributes:
+        indices: source frame positions (display order), non-decreasing.
+        timestamps: seconds of each sampled frame from the first frame of the video.
+        fps: effective sampling rate (qwen-vl-utils ``sample_fps``: frames / seconds of the window).
+        duration: seconds covered by the whole source.
+    """
+
+    indices: list[int]
+    timestamps: list[float]
+    fps: float
+    duration: float
+
+
+def plan_frames(
+    s: VideoSampling, start: float | None, end: float | None, times: list[float], native_fps: float, cfr: bool
+) -> FramePlan:
+    """The frames a request samples from a stream whose frames show at ``times``.
+
+    Index rule (``s.timing == "index"``, or any constant-frame-rate stream, where both rules agree):
+    qwen-vl-utils' ``frame_range`` + ``smart_nframes`` + ``sample_indices``. Time rule (VFR streams
+    with ``timing="pts"``): the window keeps the frames whose time lies in [start, end]; the fps-based
+    count uses the seconds those frames cover; sample times are evenly spaced from the first to the
+    last frame of the window, each mapped to the frame nearest in time.
+
+    Args:
+        s: the sampling request.
+        start: window start in seconds (None = beginning).
+        end: window end in seconds (None = end of video).
+        times: display time of every source frame, seconds from the first frame (sorted).
+        native_fps: the stream's average frame rate.
+        cfr: whether the stream has a constant frame rate (times are i / native_fps).
+
+    Returns:
+        The FramePlan.
+
+    Raises:
+        ValueError: window empty or outside the video, fewer than 2 frames, too few frames for the count.
+    """
+    total = len(times)
+    if s.timing == "index" or cfr:
+        start_frame, end_frame, count = frame_range(start, end, total, native_fps)
+        n = smart_nframes(s, count, native_fps)
+        indices = sample_indices(start_frame, end_frame, n)
+        stamps = [i / native_fps for i in indices] if s.timing == "index" else [times[i] for i in indices]
+        return FramePlan(indices, stamps, n / max(count, 1e-6) * native_fps, total / native_fps)
+    from mmreward.data.video_index import nearest
+
+    duration = times[-1] + (times[-1] - times[-2]) if total > 1 else 1 / native_fps
+    first, last = _window(start, end, times, duration)
+    after = times[last + 1] if last + 1 < total else duration  # the last frame shows until the next one
+    seconds = after - times[first]
+    n = _nframes(s, last - first + 1, seconds)
+    targets = torch.linspace(times[first], times[last], n, dtype=torch.float64).tolist()
+    indices = [nearest(times, t, first, last) for t in targets]
+    return FramePlan(indices, [times[i] for i in indices], n / seconds, duration)
+
+
+def _window(start: float | None, end: float | None, times: list[float], duration: float) -> tuple[int, int]:
+    """First and last position of the frames shown in [start, end] seconds (errors as ``frame_range``)."""
+    import bisect
+
+    if start is not None and end is not None and start >= end:
+        raise ValueError(f"window [{start}, {end}] s is empty (start >= end)")
+    if (start is not None and start >= duration) or (end is not None and end <= 0):
+        raise ValueError(
+            f"window [{_fmt(start, 0.0)}, {_fmt(end, duration)}] s is outside the video "
+            f"(duration {duration:.2f} s)"
+        )
+    eps = 1e-6  # a frame stamped 2.9999999 s belongs to a window ending at 3 s
+    first = 0 if start is None else bisect.bisect_left(times, start - eps)
+    last = len(times) - 1 if end is None else bisect.bisect_right(times, end + eps) - 1
+    if first >= last:
+        raise ValueError(
+            f"window [{_fmt(start, 0.0)}, {_fmt(end, duration)}] s holds fewer than 2 frames "
+            f"(frames {first}..{last} of a variable-frame-rate stream)"
+        )
+    return first, last

@@ -1,16 +1,20 @@
 """Video decoders behind ``media.load_video``: decord and PyAV, each decoding only the requested frames.
 
-A reader is opened per video; it reports ``total_frames`` / ``native_fps`` and ``read(indices)`` returns
-exactly those frames as (T, H, W, 3) uint8, or raises ``MediaError`` - never a duplicated or black frame.
+A reader is opened per video on a ``FrameIndex`` (``video_index``: PyAV demuxes the file once, without
+decoding, for the frame count, presentation times and keyframes). ``read(indices)`` returns exactly those
+frames, upright (rotation metadata applied), as (T, H, W, 3) uint8, or raises ``MediaError`` - never a
+duplicated, sideways or black frame. ``read(indices, convert)`` applies ``convert`` to each frame as soon
+as it is decoded, so at most a few full-size frames are alive at once (bounded memory on 4K input).
 
-- ``DecordReader``: ``decord.VideoReader(path, num_threads=n).get_batch(indices)``. In-memory bytes go
+- ``DecordReader``: ``decord.VideoReader(path, num_threads=n).get_batch(chunk)``. In-memory bytes go
   through a temporary file, because decord's own in-memory reader segfaults on some truncated inputs.
-  Before decord sees a file, a cheap PyAV header probe rejects non-videos, and decord's frame count is
-  checked against the container header to catch truncated files (decord silently shortens those).
-- ``PyAVReader``: demuxes all packets once (no decoding; cheap) to get the exact frame count and each
-  frame's pts and keyframe flag, even when the header has no frame count. ``read`` then decodes forward,
-  seeking to the keyframe before the next wanted frame whenever that keyframe lies ahead of the decoder
-  (so sparse sampling of a long video never decodes everything), and stops after the last wanted frame.
+  decord seeks by its own timestamp table; that table is checked against the index before any frame is
+  read, and a disagreement (e.g. MPEG-4 Part 2 AVI with B-frames, where decord's ``get_batch`` returned
+  frame 3 for index 13) is an error, so the default path falls back to PyAV instead of returning wrong
+  frames. A codec decord's FFmpeg lacks (AV1) is reported as unsupported, not as corrupt.
+- ``PyAVReader``: decodes forward, seeking to the keyframe before the next wanted frame whenever that
+  keyframe lies ahead of the decoder (so sparse sampling of a long video never decodes everything), maps
+  each decoded frame to its position by its pts, and stops after the last wanted frame.
 
 decord and av are imported inside the functions that use them: importing this module stays light.
 """
@@ -21,16 +25,21 @@ import bisect
 import io
 import logging
 import os
-import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mmreward.data.media_sampling import DEFAULT_MAX_SOURCE_PIXELS, MediaError
+from mmreward.data.media_sampling import MediaError
+from mmreward.data.video_index import FrameIndex, build_index, probe_index, reason, video_stream
 
 log = logging.getLogger(__name__)
+
+# decord decodes this many bytes of full-size frames per get_batch call (at least one frame).
+_DECORD_CHUNK_BYTES = 64 << 20
+Convert = Callable[[np.ndarray], object]
 
 
 def default_num_threads() -> int:
@@ -61,47 +70,7 @@ class VideoSource:
         try:
             return av.open(str(self.path) if self.path is not None else io.BytesIO(self.data), mode="r")
         except (av.FFmpegError, OSError, ValueError) as e:
-            raise MediaError(f"{self.label}: not a readable video ({_reason(e)})") from e
-
-
-_DECORD_NOISE = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")  # "[16:02:09] src/video/x.cc:218: "
-
-
-def _reason(e: BaseException) -> str:
-    """Short, single-line reason for an error message (FFmpeg errors carry errno, decord source paths)."""
-    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
-    return " ".join(_DECORD_NOISE.sub("", str(text)).split())[:160]
-
-
-def _video_stream(container, label: str):
-    """First video stream; refuses frames too large to decode safely (decompression bombs)."""
-    if not container.streams.video:
-        raise MediaError(f"{label}: no video stream")
-    stream = container.streams.video[0]
-    width, height = stream.codec_context.width, stream.codec_context.height
-    if width * height > DEFAULT_MAX_SOURCE_PIXELS:
-        raise MediaError(
-            f"{label}: frames of {width}x{height} exceed {DEFAULT_MAX_SOURCE_PIXELS} pixels (decompression bomb?)"
-        )
-    return stream
-
-
-def _stream_fps(stream, label: str) -> float:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate or float(rate) <= 0:
-        raise MediaError(f"{label}: unknown frame rate")
-    return float(rate)
-
-
-def _check_not_truncated(label: str, counted: int, header_frames: int) -> None:
-    """A container header promising more frames than the file holds means a truncated file.
-
-    A small slack tolerates headers that count a frame or two differently (edit lists, dropped frames).
-    """
-    if header_frames > 0 and counted + max(2, header_frames // 50) < header_frames:
-        raise MediaError(
-            f"{label}: truncated or corrupt stream (header says {header_frames} frames, found {counted})"
-        )
+            raise MediaError(f"{self.label}: not a readable video ({reason(e)})") from e
 
 
 def _check_frames(label: str, frames: np.ndarray, n: int, backend: str) -> np.ndarray:
@@ -112,34 +81,73 @@ def _check_frames(label: str, frames: np.ndarray, n: int, backend: str) -> np.nd
     return frames
 
 
+def _assemble(label: str, indices: list[int], got: dict, convert: Convert | None, backend: str):
+    """Frames in request order: an (n, H, W, 3) array, or ``convert``'s tensors stacked."""
+    if convert is None:
+        return _check_frames(label, np.stack([got[i] for i in indices]), len(indices), backend)
+    import torch
+
+    return torch.stack([got[i] for i in indices])
+
+
 class DecordReader:
     """decord-backed reader; see module docstring for the safety checks around it."""
 
     name = "decord"
 
-    def __init__(self, src: VideoSource, num_threads: int | None = None):
+    def __init__(self, src: VideoSource, num_threads: int | None = None, index: FrameIndex | None = None):
         try:
             import decord
         except ImportError as e:
             raise MediaError(f"{src.label}: decord is not installed") from e
         self.label, self._vr, self._tmp = src.label, None, None
-        header_frames = self._probe_header(src)
+        self.index = index if index is not None else probe_index(src)
+        self.total_frames, self.native_fps = self.index.total_frames, self.index.native_fps
         try:
+            self._refuse_unreliable()
             path = src.path if src.path is not None else self._spill(src.data)
             try:
                 self._vr = decord.VideoReader(str(path), num_threads=num_threads or default_num_threads())
-                self.total_frames = len(self._vr)
-                self.native_fps = float(self._vr.get_avg_fps())
             except Exception as e:  # decord raises RuntimeError / DECORDError / AssertionError
+                if "cannot find video stream" in str(e):  # its FFmpeg has no decoder for this codec
+                    raise MediaError(
+                        f"{self.label}: decord cannot decode {self.index.codec} video "
+                        "(codec unsupported by this backend)"
+                    ) from e
                 raise MediaError(
-                    f"{self.label}: decord cannot read it (truncated or corrupt? {_reason(e)})"
+                    f"{self.label}: decord cannot read it (truncated or corrupt? {reason(e)})"
                 ) from e
-            _check_not_truncated(self.label, self.total_frames, header_frames)
-            if self.total_frames <= 0 or not self.native_fps > 0:
-                raise MediaError(f"{self.label}: zero frames or unknown frame rate")
+            self._verify_seek_table()
         except BaseException:
             self.close()
             raise
+
+    def _refuse_unreliable(self) -> None:
+        """Inputs where decord's random access is known to return wrong frames."""
+        if self.index.pts is None:
+            raise MediaError(f"{self.label}: no timestamps in the stream; decord's seeking cannot be verified")
+        if self.index.container == "avi" and self.index.has_b_frames:
+            # Packed B-frames in AVI: decord's get_batch returned frame 3 for index 13.
+            raise MediaError(f"{self.label}: decord's seeking is unreliable on AVI with B-frames")
+
+    def _verify_seek_table(self) -> None:
+        """decord seeks by its own frame table: it must match the demuxed index frame for frame."""
+        n = len(self._vr)
+        if n != self.total_frames:
+            raise MediaError(
+                f"{self.label}: decord counts {n} frames, the container holds {self.total_frames} "
+                "(truncated or corrupt?)"
+            )
+        stamps = self._vr.get_frame_timestamp(list(range(n)))[:, 0]
+        stamps = stamps - stamps[0]
+        tolerance = 0.5 / self.native_fps
+        for k, (got, want) in enumerate(zip(stamps.tolist(), self.index.times)):
+            if not abs(got - want) <= tolerance:
+                raise MediaError(
+                    f"{self.label}: decord's frame table disagrees with the container "
+                    f"(frame {k} at {got:.3f} s, expected {want:.3f} s); its random access would "
+                    "return wrong frames"
+                )
 
     def _spill(self, data: bytes) -> Path:
         """In-memory video -> temporary file (in RAM when /dev/shm exists). decord's own bytes reader
@@ -151,28 +159,36 @@ class DecordReader:
         self._tmp.flush()
         return Path(self._tmp.name)
 
-    def _probe_header(self, src: VideoSource) -> int:
-        """Header-only PyAV probe: rejects non-videos before decord sees them; returns header frames."""
-        with src.open_av() as container:
-            return _video_stream(container, self.label).frames
-
-    def read(self, indices: list[int]) -> np.ndarray:
-        """Decode the given source frames.
+    def read(self, indices: list[int], convert: Convert | None = None):
+        """Decode the given source frames, a few at a time.
 
         Args:
             indices: source frame indices (any order, repeats allowed), all < total_frames.
+            convert: applied to each decoded (H, W, 3) uint8 frame right away (e.g. resize); must
+                return a torch tensor. None: return the frames themselves.
 
         Returns:
-            frames: (len(indices), H, W, 3) uint8.
+            (len(indices), H, W, 3) uint8 array, or the stacked outputs of ``convert``.
         """
         _check_indices(self.label, indices, self.total_frames)
+        wanted = sorted(set(indices))
+        got: dict[int, object] = {}
+        frame_bytes = max(1, self.index.width * self.index.height * 3)
+        chunk = max(1, _DECORD_CHUNK_BYTES // frame_bytes) if convert else len(wanted)
         try:
-            frames = self._vr.get_batch(list(indices)).asnumpy()
+            for k in range(0, len(wanted), chunk):
+                part = wanted[k : k + chunk]
+                frames = _check_frames(self.label, self._vr.get_batch(part).asnumpy(), len(part), self.name)
+                for i, frame in zip(part, frames):
+                    got[i] = frame if convert is None else convert(frame)
+                del frames
+        except MediaError:
+            raise
         except Exception as e:
             raise MediaError(
-                f"{self.label}: cannot decode frames with decord (corrupt stream: {_reason(e)})"
+                f"{self.label}: cannot decode frames with decord (corrupt stream: {reason(e)})"
             ) from e
-        return _check_frames(self.label, frames, len(indices), self.name)
+        return _assemble(self.label, indices, got, convert, self.name)
 
     def close(self) -> None:
         self._vr = None
@@ -186,55 +202,33 @@ class PyAVReader:
 
     name = "pyav"
 
-    def __init__(self, src: VideoSource, num_threads: int | None = None):
+    def __init__(self, src: VideoSource, num_threads: int | None = None, index: FrameIndex | None = None):
         self.label, self._src = src.label, src
         self.frames_decoded = 0  # decoder output frames, wanted or not: shows what seeking saves
         self._num_threads = num_threads or default_num_threads()
         self._container = None
         try:
             self._open()
-            self.native_fps = _stream_fps(self._stream, self.label)
-            self._index_packets()
-            self._rewind()
+            if index is None:
+                index = build_index(self._container, self._stream, self.label)
+                self._open()  # back to the start: demuxing consumed the packets
+            self.index = index
         except BaseException:
             self.close()
             raise
+        self.total_frames, self.native_fps = index.total_frames, index.native_fps
+        self._pts = index.pts
+        self._pts_index = None if index.pts is None else {t: i for i, t in enumerate(index.pts)}
+        self._keyframes = index.keyframes
+        self._seekable = index.pts is not None
 
     def _open(self) -> None:
         self.close()
         self._container = self._src.open_av()
-        self._stream = _video_stream(self._container, self.label)
+        self._stream = video_stream(self._container, self.label)
         ctx = self._stream.codec_context
         ctx.thread_type = "AUTO"  # frame + slice threads; must be set before the first decode
         ctx.thread_count = self._num_threads
-
-    def _index_packets(self) -> None:
-        """Demux (without decoding) to count frames and map pts -> frame index; works when
-        ``stream.frames == 0`` (mkv, webm, some avi) and catches truncated files."""
-        import av
-
-        stamps, keys = [], []
-        try:
-            for packet in self._container.demux(self._stream):
-                if packet.size == 0:  # flush packet at EOF
-                    continue
-                stamps.append(packet.pts if packet.pts is not None else packet.dts)
-                keys.append(packet.is_keyframe)
-        except (av.FFmpegError, OSError) as e:
-            raise MediaError(f"{self.label}: truncated or corrupt stream ({_reason(e)})") from e
-        self.total_frames = len(stamps)
-        if self.total_frames == 0:
-            raise MediaError(f"{self.label}: zero frames in the video stream")
-        _check_not_truncated(self.label, self.total_frames, self._stream.frames)
-        if any(t is None for t in stamps):
-            # No timestamps: frames are counted from the start of the file and we never seek.
-            self._pts, self._pts_index, self._keyframes = None, None, [0]
-        else:
-            order = sorted(range(len(stamps)), key=stamps.__getitem__)  # decode order -> display order
-            self._pts = [stamps[i] for i in order]
-            self._pts_index = {t: i for i, t in enumerate(self._pts)}
-            self._keyframes = [pos for pos, i in enumerate(order) if keys[i]] or [0]
-        self._seekable = self._pts is not None
 
     def _rewind(self) -> None:
         """Back to the first frame: a timestamp seek, or reopening when the stream has no timestamps."""
@@ -254,28 +248,30 @@ class PyAVReader:
     def _keyframe_before(self, target: int) -> int:
         return self._keyframes[max(0, bisect.bisect_right(self._keyframes, target) - 1)]
 
-    def read(self, indices: list[int]) -> np.ndarray:
+    def read(self, indices: list[int], convert: Convert | None = None):
         """Decode the given source frames, seeking over the gaps between them.
 
         Args:
             indices: source frame indices (any order, repeats allowed), all < total_frames.
+            convert: applied to each decoded (H, W, 3) uint8 frame right away (e.g. resize); must
+                return a torch tensor. None: return the frames themselves.
 
         Returns:
-            frames: (len(indices), H, W, 3) uint8.
+            (len(indices), H, W, 3) uint8 array (upright), or the stacked outputs of ``convert``.
         """
         _check_indices(self.label, indices, self.total_frames)
         wanted = sorted(set(indices))
-        got: dict[int, np.ndarray] = {}
+        got: dict[int, object] = {}
         try:
-            self._decode_into(wanted, got)
+            self._decode_into(wanted, got, convert)
         except MediaError:
             raise
         except Exception as e:
             missing = next((i for i in wanted if i not in got), wanted[-1])
-            raise MediaError(f"{self.label}: cannot decode frame {missing} ({_reason(e)})") from e
-        return _check_frames(self.label, np.stack([got[i] for i in indices]), len(indices), self.name)
+            raise MediaError(f"{self.label}: cannot decode frame {missing} ({reason(e)})") from e
+        return _assemble(self.label, indices, got, convert, self.name)
 
-    def _decode_into(self, wanted: list[int], got: dict[int, np.ndarray]) -> None:
+    def _decode_into(self, wanted: list[int], got: dict, convert: Convert | None) -> None:
         """Runs of forward decoding; each run starts at the keyframe before its first target."""
         k, at_start = 0, True
         while k < len(wanted):
@@ -285,7 +281,7 @@ class PyAVReader:
             elif not at_start:
                 self._rewind()
             at_start = False
-            k, landed_late = self._decode_run(wanted, k, got)
+            k, landed_late = self._decode_run(wanted, k, got, convert)
             if landed_late:
                 if not self._seekable:
                     raise MediaError(f"{self.label}: cannot decode frame {wanted[k]} (missing from stream)")
@@ -293,7 +289,7 @@ class PyAVReader:
                 log.debug("%s: seek to frame %d overshot; decoding sequentially", self.label, keyframe)
                 self._seekable = False
 
-    def _decode_run(self, wanted: list[int], k: int, got: dict[int, np.ndarray]) -> tuple[int, bool]:
+    def _decode_run(self, wanted: list[int], k: int, got: dict, convert: Convert | None) -> tuple[int, bool]:
         """Decode forward from the current position; returns (next k, landed after the target)."""
         idx, first, target = -1, True, wanted[k]
         for frame in self._container.decode(self._stream):
@@ -308,7 +304,8 @@ class PyAVReader:
                 raise MediaError(f"{self.label}: cannot decode frame {target} (missing from stream)")
             if frame.is_corrupt:
                 raise MediaError(f"{self.label}: cannot decode frame {target} (corrupt stream)")
-            got[target] = frame.to_ndarray(format="rgb24")
+            array = upright(frame)
+            got[target] = array if convert is None else convert(array)
             k += 1
             if k == len(wanted):
                 return k, False
@@ -322,6 +319,17 @@ class PyAVReader:
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+def upright(frame) -> np.ndarray:
+    """A decoded PyAV frame as (H, W, 3) uint8 RGB, turned as its display matrix says (phone videos).
+
+    ``frame.rotation`` is the counterclockwise angle of the display matrix (FFmpeg's convention); a
+    portrait phone clip stores landscape pixels with -90, i.e. show them turned 90 degrees clockwise.
+    """
+    array = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) or 0) // 90 % 4
+    return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
 
 
 READERS = {"decord": DecordReader, "pyav": PyAVReader}
