@@ -220,13 +220,9 @@ def _cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    import yaml
+    from mmreward.evaluation.runner import EvalConfig, load_suite, run_eval
 
-    from mmreward.evaluation.runner import EvalConfig, run_eval
-
-    values = {}
-    if args.suite:
-        values = yaml.safe_load(Path(args.suite).read_text()) or {}
+    values = load_suite(args.suite) if args.suite else {}
     flags = {k: v for k, v in vars(args).items()
              if k in EvalConfig.__dataclass_fields__ and v is not None and k != "options"}
     flags["progress"] = not args.no_progress
@@ -300,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", help="output folder (default eval_results/<benchmark>)")
     ev.add_argument("--order", choices=("given", "both", "random"), help="judge presentation order")
     ev.add_argument("--k", type=int, help="samples per item (majority vote) for stochastic judges")
+    ev.add_argument("--unparsed", choices=("exclude", "vote"),
+                    help="a failed judge sample: left out of the vote (exclude) or a vote class (vote, as "
+                         "VL-RewardBench's cal.py); default: the benchmark's official rule")
     ev.add_argument("--seed", type=int)
     ev.add_argument("--batch-size", dest="batch_size", type=int)
     ev.add_argument("--num-workers", dest="num_workers", type=int)

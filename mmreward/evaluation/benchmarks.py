@@ -47,10 +47,13 @@ class BenchmarkSpec:
     # "module:function" under mmreward.evaluation, imported on first use (loaders pull in pandas/pyarrow).
     loader: str
     description: str
-    # Metric names the runner computes for this benchmark (keys of `mmreward.evaluation.metrics.METRICS`).
+    # Metric names the runner computes for this benchmark (keys of `mmreward.evaluation.metric_glue.METRICS`).
     metrics: tuple[str, ...]
     # How to obtain a local copy.
     download: str
+    # The official rule for a failed judge sample when a record has several (`JudgeProtocol.unparsed`):
+    # "exclude" (left out of the vote) or "vote" (a vote class, as VL-RewardBench's cal.py counts it).
+    unparsed: str = "exclude"
 
     def load(self, source, options: dict | None = None) -> BenchmarkData:
         module_name, func = self.loader.split(":")
@@ -67,6 +70,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
         metrics=("vlrb",),
         download="huggingface-cli download --repo-type dataset MMInstruction/VL-RewardBench --local-dir DIR "
                  "(parquet in data/, images embedded)",
+        unparsed="vote",
     ),
     "multimodal_rewardbench": BenchmarkSpec(
         loader="benchmarks_image:load_multimodal_rewardbench",
@@ -115,28 +119,28 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
     "videogen_rewardbench": BenchmarkSpec(
         loader="benchmarks_video:load_videogen_rewardbench",
         description="VideoGen-RewardBench (VideoAlign): ~26.5k text-to-video pairs; Overall, VQ, MQ, TA",
-        metrics=("accuracy_without_ties", "videoalign_tie_accuracy"),
+        metrics=("videogen",),
         download="huggingface-cli download --repo-type dataset KwaiVGI/VideoGen-RewardBench --local-dir DIR, "
                  "then unzip DIR/videos.zip in DIR (videogen-rewardbench.csv + videos/<model>/*.mp4)",
     ),
     "genai_bench_image": BenchmarkSpec(
         loader="benchmarks_video:load_genai_bench_image",
         description="GenAI-Bench image_generation: 1,735 image pairs (test_v1; options split=test)",
-        metrics=("accuracy_without_ties", "genai_judge"),
+        metrics=("genai_rm", "genai_judge"),
         download="huggingface-cli download --repo-type dataset TIGER-Lab/GenAI-Bench --local-dir DIR "
                  "(parquet in DIR/image_generation/, images embedded)",
     ),
     "genai_bench_edit": BenchmarkSpec(
         loader="benchmarks_video:load_genai_bench_edit",
         description="GenAI-Bench image_edition: 919 edited-image pairs (test_v1; options split=test)",
-        metrics=("accuracy_without_ties", "genai_judge"),
+        metrics=("genai_rm", "genai_judge"),
         download="huggingface-cli download --repo-type dataset TIGER-Lab/GenAI-Bench --local-dir DIR "
                  "(parquet in DIR/image_edition/, images embedded)",
     ),
     "genai_bench_video": BenchmarkSpec(
         loader="benchmarks_video:load_genai_bench_video",
         description="GenAI-Bench video_generation: 1,069 video pairs (test_v1; options split=test)",
-        metrics=("accuracy_without_ties", "videoalign_tie_accuracy", "genai_judge"),
+        metrics=("genai_rm", "genai_judge"),
         download="huggingface-cli download --repo-type dataset TIGER-Lab/GenAI-Bench --local-dir DIR, then "
                  "fetch the left_video / right_video URLs into DIR/videos/ (or pass options video_urls=true)",
     ),

@@ -295,7 +295,7 @@ def _mmrb_row(src: Source, row: int, obj: dict) -> PreferencePair:
     if not isinstance(obj.get("Text"), str) or not obj["Text"].strip():
         raise BadRow("no 'Text' (prompt): run the repo's scripts/0_download_data.py (writes all_data.json)")
     category = text_field(obj, "Category")
-    meta = {"category": category, "subcategory": mmrb_bucket(category, item_id)}
+    meta = {"category": category, "subcategory": mmrb_bucket(category, item_id), "source_id": item_id}
     return PreferencePair(id=item_id, prompt=obj["Text"], media=[local_media("image", obj["Image"], src)],
                           a=Candidate(text=text_field(obj, "Output1")),
                           b=Candidate(text=text_field(obj, "Output2")), label=label, meta=meta)
@@ -311,8 +311,11 @@ def load_mm_rlhf_rewardbench(source: Any, options: dict) -> BenchmarkData:
     """MM-RLHF-RewardBench `mm_reward_bench.jsonl`: a = chosen, b = rejected, label "A".
 
     `image` is a file and `video` a folder of frames (media type "frames"), relative to the dataset folder or
-    its `images/`. Ids repeat (170 pairs, 46 prompts): `meta["group"]` is the id (for Acc+), record ids get
-    `#k`. `meta["category"]`: the first of mcq / long / short / safety / video in the media path.
+    its `images/`. Both published layouts load: `images/video/<clip>/` (as the path says) and the HF layout
+    with the clip folders directly under `images/` (`images/<clip>/`, no `video/` level). Ids repeat (170
+    pairs, 46 prompts): `meta["group"]` is the id (for Acc+), record ids get `#k`. `meta["media_path"]` is the
+    path as written in the file and `meta["category"]` the first of mcq / long / short / safety / video in it
+    (the official script's rule, independent of where the files sit).
     """
     src = open_source("mm_rlhf_rewardbench", source, options, split="test", files=("mm_reward_bench.jsonl",),
                       media_subdirs=("images", ""))
@@ -326,14 +329,28 @@ def _mmrlhf_row(src: Source, obj: dict) -> PreferencePair:
     path = obj.get("video") if obj.get("video") is not None else obj.get("image")
     if path is None:
         raise BadRow("missing field 'image' or 'video'")
-    media = local_media("video" if obj.get("video") is not None else "image", path, src)
+    media = _mmrlhf_media("video" if obj.get("video") is not None else "image", path, src)
     group = str(obj["id"])
     category = next((k for k in MMRLHF_CATEGORIES if k in path), "other")
-    meta = {"category": category, "group": group,
+    meta = {"category": category, "group": group, "media_path": path,
             **{k: obj[k] for k in ("chosen_reason", "rejected_reason") if obj.get(k) is not None}}
     return PreferencePair(id=group, prompt=text_field(obj, "prompt"), media=[media],
                           a=Candidate(text=text_field(obj, "chosen")),
                           b=Candidate(text=text_field(obj, "rejected")), label="A", meta=meta)
+
+
+def _mmrlhf_media(kind: str, path: Any, src: Source) -> MediaItem:
+    """The media at `path`, or for `video/<clip>` at `<clip>` (the HF layout keeps clips directly in images/)."""
+    try:
+        return local_media(kind, path, src)
+    except BadRow:
+        if not (isinstance(path, str) and path.startswith("video/")):
+            raise
+        try:
+            return local_media(kind, path.removeprefix("video/"), src)
+        except BadRow:
+            raise BadRow(f"{kind} not found: {path} (nor {path.removeprefix('video/')}; looked in "
+                         f"{', '.join(str(r) for r in src.roots)})") from None
 
 
 # ---- list-wise image sets: ImageReward test, HPDv2 test ----

@@ -45,7 +45,6 @@ from mmreward.data.sources import (
     record_id,
     require_text,
 )
-from mmreward.data.sources_generation import videoalign_csv
 from mmreward.data.sources_io import find_tables, iter_tables
 from mmreward.evaluation.benchmarks import BenchmarkData
 from mmreward.evaluation.benchmarks_common import (
@@ -117,17 +116,19 @@ VIDEOGEN_APPROX_SIZE = 26_500
 def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkData:
     """VideoGen-RewardBench: one pair per CSV row, `label` from `Overall`, `dimensions` VQ / MQ / TA.
 
-    "A" / "B" / "same" become A / B / tie. Video paths are relative to the CSV's folder (or
-    `options["media_root"]`); `fps` and `num_frames` of each side go to the video's meta, the generating
-    models to `meta["model_a"]` / `meta["model_b"]`. No category: the benchmark has none. A row with an empty
-    `Overall` is skipped and reported.
+    "A" / "B" / "same" become A / B / tie. An empty label cell keeps its row, as the official evaluation does
+    (pandas reads it as NaN, which `calc_accuracy.py` counts as a decided pair the model never gets right):
+    `meta["human"]` holds the four cells with None for an empty one, `dimensions` only the filled ones, and
+    an empty `Overall` stores `label="tie"` as a placeholder (the metrics read `meta["human"]`). Video paths
+    are relative to the CSV's folder (or `options["media_root"]`); `fps` and `num_frames` of each side go to
+    the video's meta, the generating models to `meta["model_a"]` / `meta["model_b"]`. No category.
 
     Args:
         source: the dataset folder (holding `videogen-rewardbench.csv` and `videos/`) or the CSV itself.
         options: `check_media` (default True), `media_root`.
 
     Returns:
-        The pairs in CSV order, ids = row numbers.
+        The pairs in CSV order (the tie-aware metric depends on it), ids = row numbers.
     """
     name = "videogen_rewardbench"
     check_options(name, options, ("check_media", "media_root"))
@@ -136,33 +137,57 @@ def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkDat
     if not csv_path.is_file():
         raise FileNotFoundError(f"{name}: {path} has no {VIDEOGEN_CSV}. {_VIDEOGEN_HINT}")
     _check_header(name, csv_path)
-    spec_options = {"check_media": False}
-    if options.get("media_root"):
-        spec_options["media_root"] = options["media_root"]
-    # The VideoAlign converter reads this CSV too: with an Overall column it takes the label from there.
-    spec = SourceSpec(name=name, converter="videoalign_csv", path=str(csv_path), options=spec_options)
-    records, skips = _videogen_overall(*_split(videoalign_csv(spec, Path())))
+    root = Path(options.get("media_root") or csv_path.parent).expanduser().absolute()
+    spec = SourceSpec(name=name, converter=name, path=str(csv_path))
+    records, skips = _convert(name, read_rows(spec, hint=_VIDEOGEN_HINT), partial(_videogen_row, root))
     info = {"file": csv_path.name,
             **_report_skips(name, records, skips, f"the columns {', '.join(_VIDEOGEN_COLUMNS)}")}
     if options.get("check_media", True):
         check_media_files(name, records, f"Unzip videos.zip next to {VIDEOGEN_CSV} (or set options media_root).")
-    info["labels"] = dict(Counter(r.label for r in records))
+    info["labels"] = dict(Counter(r.meta["human"]["Overall"] or "empty" for r in records))
+    empty = {d: n for d in ("Overall", *VIDEOGEN_DIMENSIONS)
+             if (n := sum(r.meta["human"][d] is None for r in records))}
+    if empty:
+        info["empty_label_cells"] = empty
     if round(len(records), -2) != VIDEOGEN_APPROX_SIZE:
         size_warnings(name, {"items": (len(records), VIDEOGEN_APPROX_SIZE, "The paper and the card give only "
                                        "about 26.5k, a rounded count; numbers are not strictly comparable.")})
     return _finish(name, records, dataset_revision([csv_path], path), None, info)
 
 
-def _videogen_overall(records: list[Record], skips: list[Skip]) -> tuple[list[Record], list[Skip]]:
-    """Keep the pairs labelled by their Overall cell (the converter infers an empty one by majority vote)."""
-    kept = []
-    for record in records:
-        if record.meta.get("overall_from") != "Overall":
-            skips.append(Skip(int(record.id), "empty Overall"))
-            continue
-        record.meta = {"model_a": record.meta.get("A_model"), "model_b": record.meta.get("B_model")}
-        kept.append(record)
-    return kept, skips
+VIDEOGEN_DIMENSIONS = ("VQ", "MQ", "TA")
+_VIDEOGEN_LABELS = {"a": "A", "b": "B", "same": "tie"}
+
+
+def _videogen_label(obj: dict, key: str) -> str | None:
+    """A label cell: "A" / "B" / "tie", None when empty; any other value is a bad row."""
+    value = obj.get(key)
+    if value is None or (isinstance(value, float) and value != value) or not str(value).strip():
+        return None
+    label = _VIDEOGEN_LABELS.get(str(value).strip().lower())
+    if label is None:
+        raise BadRow(f"{key} must be A, B, same or empty, got {value!r}")
+    return label
+
+
+def _videogen_video(obj: dict, side: str, root: Path) -> MediaItem:
+    meta = {}
+    for key, kind in ((f"fps_{side}", float), (f"num_frames_{side}", int)):
+        if obj.get(key) not in (None, ""):
+            try:
+                meta[key.rsplit("_", 1)[0]] = kind(float(obj[key]))  # "126.0" -> 126
+            except ValueError:
+                raise BadRow(f"{key} must be a number, got {obj[key]!r}") from None
+    return media_path("video", obj.get(f"path_{side}"), root, meta=meta)
+
+
+def _videogen_row(root: Path, row: int, obj: dict) -> list[Record]:
+    human = {key: _videogen_label(obj, key) for key in ("Overall", *VIDEOGEN_DIMENSIONS)}
+    a, b = (_videogen_video(obj, side, root) for side in ("A", "B"))
+    meta = {"model_a": obj.get("A_model"), "model_b": obj.get("B_model"), "human": human}
+    dims = {d: human[d] for d in VIDEOGEN_DIMENSIONS if human[d] is not None}
+    return [PreferencePair(id=record_id(None, row), prompt=require_text(obj, "prompt"), a=Candidate(media=[a]),
+                           b=Candidate(media=[b]), label=human["Overall"] or "tie", dimensions=dims, meta=meta)]
 
 
 def _check_header(name: str, csv_path: Path) -> None:

@@ -1,9 +1,13 @@
 """Official reward-benchmark metrics as pure functions (no I/O), with each benchmark's exact conventions.
 
 Convention: `human[i]` is 1 (A preferred), -1 (B preferred) or 0 (tie); `margin[i] = score_A - score_B`.
+VideoAlign's metrics also take None for an empty label cell: its `eval_videogen_rewardbench.py` maps an empty
+cell to NaN and `calc_accuracy.py` then counts the pair as decided and never correct (`D`, or `Tm` once its |m|
+is under the threshold); `accuracy_without_ties` and the sweeps reproduce that.
 
 This file holds the pairwise metrics (plain / tie-aware accuracy, the VideoAlign threshold sweep, GenAI-Bench,
-MJ-Bench-Video, Pick-a-Pic) and the `METRICS` registry the runner reads. Category-bucketed benchmark scores
+MJ-Bench-Video, Pick-a-Pic). The one registry of metric names the runner computes is
+`metric_glue.METRICS` (from per-sample rows to these functions). Category-bucketed benchmark scores
 (VL-RewardBench, MM-RLHF, Multimodal RewardBench) live in `metrics_grouped.py`; list-wise ones (ImageReward,
 HPDv2, RewardBench 2) in `metrics_listwise.py`. Every function here is re-exported from this module.
 Conventions and their sources: /work/shared/BENCHMARKS.md §2.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from mmreward.evaluation.metrics_grouped import (
     mmrb_bucket,
@@ -36,7 +40,7 @@ from mmreward.evaluation.metrics_listwise import (
 )
 
 __all__ = [
-    "METRICS", "PICKAPIC_THRESHOLDS", "accuracy_without_ties", "genai_bench_judge_accuracy",
+    "PICKAPIC_THRESHOLDS", "accuracy_without_ties", "genai_bench_judge_accuracy",
     "genai_bench_judge_correct", "genai_bench_parse_verdict", "genai_bench_rm_scores", "genai_vote_to_human",
     "hpd_inversion_score", "imagereward_pair_accuracy", "mjbench_video_accuracy", "mjbench_video_label",
     "mmrb_bucket", "mmrb_extract_verdicts", "mmrb_scores", "mmrlhf_category", "mmrlhf_scores",
@@ -49,28 +53,28 @@ __all__ = [
 _TIE_MODES = ("wrong", "half", "exclude_pred")
 
 
-def _check_pairs(human: Sequence[int], margin: Sequence[float]) -> None:
+def _check_pairs(human: Sequence[int | None], margin: Sequence[float], missing: bool = False) -> None:
     if len(human) != len(margin):
         raise ValueError(f"human and margin differ in length ({len(human)} vs {len(margin)})")
-    bad = {h for h in human if h not in (1, -1, 0)}
+    bad = {h for h in human if h not in (1, -1, 0) and not (missing and h is None)}
     if bad:
         raise ValueError(f"human labels must be 1, -1 or 0; got {sorted(bad)}")
 
 
-def accuracy_without_ties(human: Sequence[int], margin: Sequence[float]) -> float:
+def accuracy_without_ties(human: Sequence[int | None], margin: Sequence[float]) -> float:
     """Pairwise accuracy over the pairs humans did not tie; a model tie (margin exactly 0) counts as wrong.
 
     This is VideoAlign's "w/o ties" (`C / (C + D)` at ε = −1) and the usual "diff" column.
 
     Args:
-        human: (N,) labels in {1, -1, 0}.
+        human: (N,) labels in {1, -1, 0}, or None for an empty label cell (in the denominator, never correct,
+            as VideoAlign's NaN label).
         margin: (N,) score_A - score_B.
 
     Returns:
         Accuracy in [0, 1]; NaN when every pair is a human tie.
     """
-    if len(human) != len(margin):
-        raise ValueError(f"human and margin differ in length ({len(human)} vs {len(margin)})")
+    _check_pairs(human, margin, missing=True)
     decided = [(h, m) for h, m in zip(human, margin) if h != 0]
     if not decided:
         return float("nan")
@@ -125,11 +129,12 @@ def _sweep(human: Sequence[int], margin: Sequence[float], exact: bool) -> tuple[
     mid-sweep states no threshold produces, and it never scores ε = −1; `exact` scores ε = −1 and then only
     after the last pair of each equal-|m| run.
     """
-    _check_pairs(human, margin)
+    _check_pairs(human, margin, missing=True)
     n = len(human)
     if n == 0:
         return float("nan"), None
-    correct = sum(1 for h, m in zip(human, margin) if h != 0 and h * m > 0)
+    # An empty label (None) is never C, Th or Thm: at any ε it sits in D or Tm, as NaN does upstream.
+    correct = sum(1 for h, m in zip(human, margin) if h is not None and h != 0 and h * m > 0)
     thm = 0
     best, best_eps = (correct / n, None) if exact else (-math.inf, None)
     order = sorted(range(n), key=lambda i: abs(margin[i]))
@@ -137,7 +142,7 @@ def _sweep(human: Sequence[int], margin: Sequence[float], exact: bool) -> tuple[
         h, m = human[i], margin[i]
         if h == 0:
             thm += 1
-        elif h * m > 0:
+        elif h is not None and h * m > 0:
             correct -= 1
         run_continues = pos + 1 < n and abs(margin[order[pos + 1]]) == abs(m)
         if exact and run_continues:
@@ -158,7 +163,7 @@ def videoalign_tie_accuracy(human: Sequence[int], margin: Sequence[float]) -> fl
     perfect ranker without human ties gets (N−1)/N. Use `videoalign_tie_accuracy_exact` for the true maximum.
 
     Args:
-        human: (N,) labels in {1, -1, 0}, in the benchmark's row order.
+        human: (N,) labels in {1, -1, 0} (None: an empty label cell), in the benchmark's row order.
         margin: (N,) score_A - score_B.
 
     Returns:
@@ -174,7 +179,7 @@ def videoalign_tie_accuracy_exact(human: Sequence[int], margin: Sequence[float])
     independent of row order and a perfect ranker without human ties scores 1.0.
 
     Args:
-        human: (N,) labels in {1, -1, 0}.
+        human: (N,) labels in {1, -1, 0} (None: an empty label cell).
         margin: (N,) score_A - score_B.
 
     Returns:
@@ -350,22 +355,3 @@ def pickapic_best_threshold(labels: Sequence[int], probs: Sequence,
     accs = [pickapic_tie_accuracy(labels, probs, t) for t in thresholds]
     best = max(range(len(accs)), key=lambda i: (accs[i], -i))
     return thresholds[best], accs[best]
-
-
-# Name -> function for the runner; each benchmark's registry entry lists the names it needs.
-METRICS: dict[str, Callable] = {
-    "accuracy_without_ties": accuracy_without_ties,
-    "pairwise_accuracy": pairwise_accuracy,
-    "videoalign_tie_accuracy": videoalign_tie_accuracy,
-    "videoalign_tie_accuracy_exact": videoalign_tie_accuracy_exact,
-    "vlrb": vlrb_scores,
-    "mmrlhf": mmrlhf_scores,
-    "mmrb": mmrb_scores,
-    "genai_judge": genai_bench_judge_accuracy,
-    "genai_rm": genai_bench_rm_scores,
-    "mjbench_video": mjbench_video_accuracy,
-    "imagereward": imagereward_pair_accuracy,
-    "hpd_inversion": hpd_inversion_score,
-    "pickapic": pickapic_tie_accuracy,
-    "rb2": rb2_scores,
-}

@@ -7,10 +7,15 @@ dict for the report ("no data" is None, never NaN):
 
 * `position_consistency`: the pair scored as given and swapped (a judge that prefers a position flips).
 * `length_bias`: reward against response length, and accuracy when the chosen response is the shorter one.
+  Scored under the evaluation's judge protocol when one is passed (the runner does), so its accuracies are
+  comparable with the headline number.
 * `frame_count_sensitivity`, `fps_sensitivity`, `resolution_sensitivity`: the same records re-scored under
   changed media contracts (nframes, fps, max pixels); the spread of each record's score and how often a
   pair's preference flips. The scorer's own contract object is put back afterwards, also on error. The media
   cache needs no clearing between settings: its key holds the full sampling request.
+
+Every result states its protocol (`"protocol"`: how the records were presented and scored) and reports its
+failures with their reasons (`"failure_reasons"`), so a probe that could not measure says why.
 
 Keyword arguments a probe does not name go to `scorer.score` (batch_size, on_error="skip", progress, ...).
 """
@@ -27,6 +32,9 @@ from mmreward.data.media import VideoSampling
 from mmreward.data.schema import Candidate, PreferencePair
 from mmreward.evaluation.metrics import accuracy_without_ties
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, preference, summarize_protocol
+
+# Probes that take the evaluation's `protocol=` (the runner passes it).
+PROTOCOL_PROBES = ("position_consistency", "length_bias")
 
 _HUMAN = {"A": 1, "B": -1, "tie": 0}
 _VIDEO_TYPES = ("video", "frames")
@@ -76,7 +84,8 @@ def _combine(scorer, pairs: Sequence[PreferencePair]) -> str | None:
     return plan(pairs[0]).combine if plan is not None and pairs else None
 
 
-def position_consistency(scorer, pairs: Sequence[PreferencePair], *, k: int = 1, **score_kwargs) -> dict:
+def position_consistency(scorer, pairs: Sequence[PreferencePair], *, k: int = 1,
+                         protocol: JudgeProtocol | None = None, **score_kwargs) -> dict:
     """Score each pair as given and swapped; a position-free judge's preference follows the candidate.
 
     Scorers that score each candidate on its own (combine "pair") give a swapped margin of exactly −m, so the
@@ -86,16 +95,21 @@ def position_consistency(scorer, pairs: Sequence[PreferencePair], *, k: int = 1,
         scorer: any scorer.
         pairs: (N,) preference pairs.
         k: repeats per order (stochastic judges).
+        protocol: the evaluation's protocol: its k, seed and unparsed rule are used (the order is always
+            "both"); overrides `k`.
         **score_kwargs: passed to `scorer.score`.
 
     Returns:
-        {"probe", "n", "n_compared", "consistency" (fraction of pairs whose two orders prefer the same
-        candidate), "mean_abs_margin_sum" (mean |m_given + m_swapped|, margins in the shown frame; 0 for a
+        {"probe", "protocol", "n", "n_compared", "consistency" (fraction of pairs whose two orders prefer the
+        same candidate), "mean_abs_margin_sum" (mean |m_given + m_swapped|, margins in the shown frame; 0 for a
         position-free scorer), "first_position_rate" (fraction of parsed samples preferring the first shown
-        candidate), "parse_failures", "combine", "trivial", "inconsistent_ids"}.
+        candidate), "parse_failures", "failure_reasons", "combine", "trivial", "inconsistent_ids"}.
     """
     pairs = list(pairs)
-    results = apply_protocol(scorer, pairs, JudgeProtocol(order="both", k=k), **score_kwargs)
+    used = JudgeProtocol(order="both", k=protocol.k if protocol else k, seed=protocol.seed if protocol else 0,
+                         unparsed=protocol.unparsed if protocol else "exclude")
+    k = used.k
+    results = apply_protocol(scorer, pairs, used, **score_kwargs)
     sums, first = [], []
     for result in results:
         for repeat in range(k):
@@ -110,11 +124,25 @@ def position_consistency(scorer, pairs: Sequence[PreferencePair], *, k: int = 1,
                 first.append(s["preferred"] == ("A" if s["order"] == "given" else "B"))
     summary = summarize_protocol(results)
     combine = _combine(scorer, pairs)
-    return {"probe": "position_consistency", "n": len(pairs), "n_compared": summary["n_consistency"],
+    return {"probe": "position_consistency",
+            "protocol": f"each pair scored as given and swapped, {k} repeat(s) per order; a record's order "
+                        "preference is its majority over parsed repeats",
+            "n": len(pairs), "n_compared": summary["n_consistency"],
             "consistency": summary["consistency_rate"], "mean_abs_margin_sum": _mean(sums),
             "first_position_rate": _mean(first), "parse_failures": summary["parse_failures"],
+            "failure_reasons": _reasons(s["error"] for r in results for s in r.samples),
             "combine": combine, "trivial": combine == "pair",
             "inconsistent_ids": [r.id for r in results if r.consistent is False]}
+
+
+def _reasons(errors: Iterator[str | None] | Sequence[str | None], limit: int = 3) -> str | None:
+    """"<count> failed: <first distinct reasons>" for a report; None when nothing failed."""
+    errors = [e for e in errors if e]
+    if not errors:
+        return None
+    distinct = list(dict.fromkeys(errors))
+    more = f" (+{len(distinct) - limit} more distinct)" if len(distinct) > limit else ""
+    return f"{len(errors)} failed: " + " | ".join(distinct[:limit]) + more
 
 
 # ------------------------------------------------------------------------------------------------ length
@@ -142,33 +170,63 @@ def _subset_accuracy(rows: list[tuple], keep: Callable[[tuple], bool]) -> dict:
     return {"n": len(chosen), "accuracy": accuracy_without_ties(human, margin)}
 
 
+def _protocol_scores(results) -> list[tuple[float, float] | None]:
+    """Per ProtocolResult, (mean score_A, mean score_B) over its parsed samples (given frame); None if unparsed."""
+    out = []
+    for result in results:
+        parsed = [s["overall"] for s in result.samples if s.get("overall") is not None]
+        if result.preferred is None or not parsed:
+            out.append(None)
+            continue
+        out.append((_mean([p[0] for p in parsed]), _mean([p[1] for p in parsed])))
+    return out
+
+
+def _length_scores(given, pairs: list, protocol: JudgeProtocol | None, score_kwargs: dict):
+    """(per-pair scores or None, failure messages, protocol text) from a scorer or precomputed results."""
+    if hasattr(given, "score"):
+        if protocol is not None:
+            results = apply_protocol(given, pairs, protocol, **score_kwargs)
+            errors = [s["error"] for r in results for s in r.samples]
+            return _protocol_scores(results), errors, f"the evaluation's protocol {protocol.describe()}"
+        results = given.score(pairs, **score_kwargs)
+        return [_two_scores(r) for r in results], [r.error for r in results], "each pair scored once, as given"
+    items = list(given)
+    if items and hasattr(items[0], "samples"):
+        return _protocol_scores(items), [s["error"] for r in items for s in r.samples], "protocol results given"
+    errors = [getattr(i, "error", None) for i in items]
+    return [_two_scores(i) for i in items], errors, "scores given by the caller"
+
+
 def length_bias(scorer_results_or_scores, pairs: Sequence[PreferencePair], *,
-                length: Callable[[Candidate], float | None] = text_length, **score_kwargs) -> dict:
+                length: Callable[[Candidate], float | None] = text_length, protocol: JudgeProtocol | None = None,
+                **score_kwargs) -> dict:
     """Does the reward follow response length?
 
     Args:
-        scorer_results_or_scores: a scorer (the pairs are scored here), or (N,) `ScoreResult`s, or (N,)
-            (score_a, score_b) tuples aligned with `pairs`.
+        scorer_results_or_scores: a scorer (the pairs are scored here), or (N,) `ScoreResult`s or
+            `ProtocolResult`s, or (N,) (score_a, score_b) tuples aligned with `pairs`.
         pairs: (N,) preference pairs with text responses (others are skipped and counted).
         length: a candidate's length (default: characters of its text; None = not measurable).
+        protocol: with a scorer, score under this judge protocol (order, k) as the evaluation does, so
+            "accuracy" equals the evaluation's accuracy on the same pairs; None: each pair once, as given.
         **score_kwargs: passed to `scorer.score` when a scorer is given.
 
     Returns:
-        {"probe", "n", "n_used", "n_failed", "n_unmeasured", "pearson", "spearman" (reward vs length over
-        both candidates of every pair, 2·n_used points), "margin_pearson", "margin_spearman"
-        (score_A − score_B vs len_A − len_B: within a pair, so the prompt's effect cancels),
-        "chosen_shorter" / "chosen_longer" ({"n", "accuracy"} on pairs whose human-chosen response is the
-        shorter / longer; model ties count wrong), "n_unequal", "prefers_longer" (fraction of unequal-length
-        pairs where the model's margin favours the longer response; model ties count as not)}.
+        {"probe", "protocol", "n", "n_used", "n_failed", "failure_reasons", "n_unmeasured", "pearson",
+        "spearman" (reward vs length over both candidates of every pair, 2·n_used points), "margin_pearson",
+        "margin_spearman" (score_A − score_B vs len_A − len_B: within a pair, so the prompt's effect cancels),
+        "accuracy" ({"n", "accuracy"} over all used pairs, human ties excluded, model ties wrong),
+        "chosen_shorter" / "chosen_longer" (the same on pairs whose human-chosen response is the shorter /
+        longer), "n_unequal", "prefers_longer" (fraction of unequal-length pairs where the model's margin
+        favours the longer response; model ties count as not)}.
     """
     pairs = list(pairs)
-    given = scorer_results_or_scores
-    scored = given.score(pairs, **score_kwargs) if hasattr(given, "score") else list(given)
+    scored, errors, described = _length_scores(scorer_results_or_scores, pairs, protocol, score_kwargs)
     if len(scored) != len(pairs):
         raise ValueError(f"{len(scored)} scores for {len(pairs)} pairs")
     rows, failed, unmeasured = [], 0, 0
-    for pair, item in zip(pairs, scored):
-        scores = _two_scores(item)
+    for pair, scores in zip(pairs, scored):
         la, lb = length(pair.a), length(pair.b)
         if scores is None:
             failed += 1
@@ -182,10 +240,11 @@ def length_bias(scorer_results_or_scores, pairs: Sequence[PreferencePair], *,
     unequal = [r for r in rows if r[0] != r[1]]
     longer = [(r[2] - r[3]) * (r[0] - r[1]) > 0 for r in unequal]
     # Chosen-shorter: A chosen and shorter, or B chosen and shorter; a human tie has no chosen response.
-    return {"probe": "length_bias", "n": len(pairs), "n_used": len(rows), "n_failed": failed,
-            "n_unmeasured": unmeasured, "pearson": pearson(lengths, rewards),
-            "spearman": spearman(lengths, rewards),
+    return {"probe": "length_bias", "protocol": described, "n": len(pairs), "n_used": len(rows),
+            "n_failed": failed, "failure_reasons": _reasons(errors), "n_unmeasured": unmeasured,
+            "pearson": pearson(lengths, rewards), "spearman": spearman(lengths, rewards),
             "margin_pearson": pearson(diffs, margins), "margin_spearman": spearman(diffs, margins),
+            "accuracy": _subset_accuracy(rows, lambda r: r[4] != 0),
             "chosen_shorter": _subset_accuracy(rows, lambda r: r[4] * (r[0] - r[1]) < 0),
             "chosen_longer": _subset_accuracy(rows, lambda r: r[4] * (r[0] - r[1]) > 0),
             "n_unequal": len(unequal), "prefers_longer": _mean(longer)}
@@ -284,9 +343,13 @@ def _sensitivity(scorer, records: Sequence, name: str, values: Sequence, change:
     rows = [_record_row(r, [res[i] for res in per_setting]) for i, r in enumerate(chosen)]
     spreads = [r["spread"] for r in rows if r["spread"] is not None]
     flips = [r["flipped"] for r in rows if r.get("flipped") is not None]
-    return {"probe": name, "values": list(values), "n": len(records), "n_records": len(chosen),
+    reasons = {str(v): _reasons([r.error for r in res]) for v, res in zip(values, per_setting)}
+    return {"probe": name, "protocol": "each record scored once as given (no swap, k = 1) under each setting; "
+                                       "everything else in the scorer's contract unchanged",
+            "values": list(values), "n": len(records), "n_records": len(chosen),
             "n_skipped": len(records) - len(chosen),
             "failures": [sum(1 for row in rows if row["values"][i] is None) for i in range(len(values))],
+            "failure_reasons": {v: text for v, text in reasons.items() if text},
             "mean_margin": [_per_setting_mean(rows, "pair", i) for i in range(len(values))],
             "mean_score": [_per_setting_mean(rows, "pointwise", i) for i in range(len(values))],
             "mean_spread": _mean(spreads), "max_spread": max(spreads) if spreads else None,
@@ -305,8 +368,9 @@ def frame_count_sensitivity(scorer, records: Sequence, frame_counts: Sequence[in
         **score_kwargs: passed to `scorer.score`.
 
     Returns:
-        {"probe", "values", "n", "n_records" (records holding the varied media), "n_skipped", "failures" (per
-        setting), "mean_margin" / "mean_score" (per setting, pairs / pointwise), "mean_spread", "max_spread"
+        {"probe", "protocol", "values", "n", "n_records" (records holding the varied media), "n_skipped",
+        "failures" (per setting), "failure_reasons" ({setting: "<count> failed: <distinct reasons>"} for the
+        settings with failures, e.g. videos shorter than N frames), "mean_margin" / "mean_score" (per setting, pairs / pointwise), "mean_spread", "max_spread"
         (max − min of a record's value over parsed settings: score_A − score_B for pairs, the score for
         pointwise records), "n_flip_checked", "flip_rate" (fraction of pairs whose preference differs
         between settings), "per_record": [{"id", "kind", "values", "spread", "preferred", "flipped"}]}.
@@ -357,6 +421,6 @@ PROBES = {
     "resolution_sensitivity": resolution_sensitivity,
 }
 
-__all__ = ["PROBES", "fps_sensitivity", "frame_count_sensitivity", "length_bias", "media_contract", "pearson",
+__all__ = ["PROBES", "PROTOCOL_PROBES", "fps_sensitivity", "frame_count_sensitivity", "length_bias", "media_contract", "pearson",
            "position_consistency", "ranks", "resolution_sensitivity", "scorer_contract", "spearman",
            "text_length", "with_fps", "with_max_pixels", "with_nframes"]

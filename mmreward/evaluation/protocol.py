@@ -66,8 +66,8 @@ class ProtocolResult:
             (tie = tie counts as consistent); None otherwise or when either order has no parsed sample.
         parse_failures: failed samples (error set or scores None) of this pair.
         samples: every sample as a dict {"repeat", "order" ("given"/"swapped"), "margin", "preferred",
-            "scores", "error"}; margin, preferred and scores are un-swapped (given frame), None for failed
-            samples.
+            "scores", "overall" ([score_A, score_B]), "error"}; margin, preferred, scores and overall are
+            un-swapped (given frame), None for failed samples.
         scores: per dimension [score_A, score_B], the mean over the parsed samples (what the report plots);
             empty when unparsed.
         error: the failed samples' distinct messages when the record is unparsed, else None.
@@ -100,14 +100,15 @@ def _sample(result, repeat: int, swapped: bool) -> dict:
     if failed:
         error = result.error or "parse failure: the scorer returned no scores"
         return {"repeat": repeat, "order": "swapped" if swapped else "given", "margin": None,
-                "preferred": None, "scores": None, "error": error}
-    margin = float(result.score_a) - float(result.score_b)
-    margin = -margin if swapped else margin
+                "preferred": None, "scores": None, "overall": None, "error": error}
+    shown = [float(result.score_a), float(result.score_b)]
+    overall = shown[::-1] if swapped else shown
+    margin = overall[0] - overall[1]
     # Per-dimension [score_A, score_B] of pair results; other shapes (none known) are left out.
     scores = {d: [float(v[1]), float(v[0])] if swapped else [float(v[0]), float(v[1])]
               for d, v in (result.scores or {}).items() if isinstance(v, (list, tuple)) and len(v) == 2}
     return {"repeat": repeat, "order": "swapped" if swapped else "given", "margin": margin,
-            "preferred": preference(margin), "scores": scores, "error": None}
+            "preferred": preference(margin), "scores": scores, "overall": overall, "error": None}
 
 
 def _presentations(n: int, protocol: JudgeProtocol, rng: random.Random) -> list[list[bool]]:

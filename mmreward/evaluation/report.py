@@ -21,7 +21,20 @@ def write_table(summary: dict, path: Path) -> None:
         lines += ["", "## Bias probes", "", "| probe | value |", "|---|---|"]
         for name, value in _flatten(summary["probes"]):
             lines.append(f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |")
+    lines += _failure_lines(summary.get("failures") or {})
     path.write_text("\n".join(lines) + "\n")
+
+
+def _failure_lines(failures: dict) -> list[str]:
+    """The "Failures" section: media failures (left out of every denominator) and unparsed verdicts."""
+    what = {"media": "media failures (left out of every denominator)",
+            "unparsed": "unparsed verdicts (counted per the benchmark's official rule)"}
+    lines = ["", "## Failures", ""]
+    for kind, text in what.items():
+        entry = failures.get(kind) or {"count": 0, "examples": []}
+        lines.append(f"- {entry['count']} {text}")
+        lines += [f"  - `{e['id']}`: {e['reason']}" for e in entry["examples"][:10]]
+    return lines
 
 
 def _flatten(metrics: dict, prefix: str = ""):
@@ -31,6 +44,10 @@ def _flatten(metrics: dict, prefix: str = ""):
             yield from _flatten(value, name + ".")
         elif isinstance(value, (int, float, str)) and not (isinstance(value, float) and math.isnan(value)):
             yield name, value
+        elif value is None or (isinstance(value, float) and math.isnan(value)):
+            yield name, "n/a (no data)"
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            yield from ((f"{name}[{i}]", v) for i, v in enumerate(value))
 
 
 def write_plots(rows: list[dict], kind: str, out: Path) -> list[Path]:

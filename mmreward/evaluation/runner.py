@@ -17,8 +17,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mmreward.errors import ConfigError, DataError
 from mmreward.evaluation.benchmarks import BenchmarkData, get_benchmark
-from mmreward.evaluation.metric_glue import compute_metrics
+from mmreward.evaluation.metric_glue import clean, compute_metrics
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, summarize_protocol
 from mmreward.evaluation.report import write_plots, write_table
 
@@ -43,10 +44,13 @@ class EvalConfig:
     out: str | None = None
     # Loader options (e.g. {"split": "test"} for GenAI-Bench).
     options: dict = field(default_factory=dict)
-    # Judge protocol: presentation order (given | both | random), samples per item, seed.
+    # Judge protocol: presentation order (given | both | random), samples per item, seed, and what a failed
+    # sample is in the vote: "exclude" (left out) or "vote" (a vote class, VL-RewardBench's cal.py); None: the
+    # benchmark's official rule (`BenchmarkSpec.unparsed`).
     order: str = "given"
     k: int = 1
     seed: int = 0
+    unparsed: str | None = None
     # Scoring: units per forward, media-decoding worker processes, what to do with bad records.
     batch_size: int = 8
     num_workers: int = 0
@@ -58,6 +62,40 @@ class EvalConfig:
     # Weights dtype for model scorers.
     dtype: str = "auto"
     progress: bool = True
+
+
+def load_suite(path: str | Path) -> dict:
+    """Read a suite YAML (keys of `EvalConfig`) and check it: known keys, a registered benchmark, a valid protocol.
+
+    Args:
+        path: the YAML file (eval/suites/*.yaml).
+
+    Returns:
+        The values, to be overridden by command-line flags. Raises ConfigError naming the file and the key.
+    """
+    import yaml
+
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read the suite ({err})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a suite is a mapping of EvalConfig keys, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(EvalConfig.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid: "
+                          f"{', '.join(EvalConfig.__dataclass_fields__)}")
+    if "benchmark" in values:
+        try:
+            spec = get_benchmark(values["benchmark"])
+        except KeyError as err:
+            raise ConfigError(f"{path}: {err.args[0]}") from None
+        protocol = {k: values[k] for k in ("order", "k", "seed") if k in values}
+        try:
+            JudgeProtocol(**protocol, unparsed=values.get("unparsed") or spec.unparsed)
+        except ValueError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    return values
 
 
 def _dist():
@@ -82,6 +120,38 @@ def _gather(rows: list[dict], world: int) -> list[dict]:
     return [row for part in parts for row in part]
 
 
+def _failure(result) -> str | None:
+    """None when scored; "unparsed" when no verdict could be read; "media" when the record failed to score."""
+    if getattr(result, "preferred", None) is not None or getattr(result, "score", None) is not None:
+        return None
+    errors = [s["error"] for s in getattr(result, "samples", []) if s.get("error")] or [result.error or ""]
+    # Parse failures come from the judge or the protocol ("parse failure: ..."); anything else is media/input.
+    return "unparsed" if all("parse failure" in e for e in errors) else "media"
+
+
+def _media_path(record) -> str:
+    """The media path as the benchmark file writes it (MM-RLHF's categories are keywords of this path)."""
+    if record.meta.get("media_path"):
+        return str(record.meta["media_path"])
+    return " ".join(str(m.path or m.url) for m in record.all_media() if m.path or m.url)
+
+
+def _pair_row(record, result) -> dict:
+    """The per-sample fields of a preference pair (see `metric_glue` for how metrics read them)."""
+    human = record.meta.get("human")
+    row = {"label": None if human is not None and human.get("Overall") is None else record.label,
+           "dimensions": record.dimensions or None, "margin": result.margin, "preferred": result.preferred,
+           "consistent": result.consistent, "parse_failures": result.parse_failures,
+           "scores": getattr(result, "scores", None) or None,
+           "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "error")}
+                       for s in getattr(result, "samples", [])]}
+    if human is not None:
+        row["human"] = human
+    row.update({k: record.meta[k] for k in ("vote_type", "hard", "source_id") if k in record.meta})
+    row["media_path"] = _media_path(record)
+    return row
+
+
 def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dict]:
     """Per-sample output rows (JSON-ready), with the record's position for ordering after a gather."""
     rows = []
@@ -89,13 +159,10 @@ def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dic
         row = {"index": offset + i, "id": record.id, **{k: record.meta.get(k) for k in ("category", "subcategory",
                                                                                        "group") if k in record.meta}}
         if data.kind == "pairs":
-            row.update(label=record.label, dimensions=record.dimensions or None, margin=result.margin,
-                       preferred=result.preferred, consistent=result.consistent,
-                       parse_failures=result.parse_failures, scores=getattr(result, "scores", None) or None)
-            row.update({k: record.meta[k] for k in ("vote_type", "hard") if k in record.meta})
-            row["paths"] = [str(m.path or m.url or "") for m in record.all_media() if m.path or m.url]
+            row.update(_pair_row(record, result))
         else:
             row.update(score=result.score, rank=record.meta.get("rank"), correct=record.meta.get("correct"))
+        row["failure"] = _failure(result)
         if getattr(result, "error", None):
             row["error"] = result.error
         rows.append(row)
@@ -117,21 +184,38 @@ def run_eval(cfg: EvalConfig) -> dict:
             dist.destroy_process_group()
 
 
+def _protocol(cfg: EvalConfig, spec) -> JudgeProtocol:
+    """The judge protocol of the run; a bad value is a ConfigError naming the flag."""
+    try:
+        return JudgeProtocol(order=cfg.order, k=cfg.k, seed=cfg.seed, unparsed=cfg.unparsed or spec.unparsed)
+    except ValueError as err:
+        raise ConfigError(f"eval: {err} (--order / --k / --unparsed, or the suite YAML)") from None
+
+
+def _records(cfg: EvalConfig, data: BenchmarkData) -> list:
+    records = data.records[: cfg.limit] if cfg.limit is not None else data.records
+    if not records:
+        why = f"--limit {cfg.limit}" if cfg.limit is not None and data.records else "the loader found no items"
+        raise DataError(f"{cfg.benchmark}: nothing to evaluate in {cfg.data} ({why}); no metric is defined on "
+                        "zero items")
+    if data.expected_size and cfg.limit is None and len(data.records) != data.expected_size:
+        logger.warning("%s: %d items, the paper used %d; numbers are not strictly comparable", cfg.benchmark,
+                       len(data.records), data.expected_size)
+    return records
+
+
 def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     from mmreward.scoring import load_scorer
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     spec = get_benchmark(cfg.benchmark)
+    protocol = _protocol(cfg, spec)
     data = spec.load(cfg.data, cfg.options)
-    records = data.records[: cfg.limit] if cfg.limit else data.records
-    if data.expected_size and not cfg.limit and len(data.records) != data.expected_size:
-        logger.warning("%s: %d items, the paper used %d; numbers are not strictly comparable", cfg.benchmark,
-                       len(data.records), data.expected_size)
+    records = _records(cfg, data)
     timings["load"] = time.perf_counter() - t0
     scorer = load_scorer(cfg.model, kind=cfg.scorer, mode=cfg.mode, **({"dtype": cfg.dtype}
                                                                         if cfg.scorer != "clip" else {}))
-    protocol = JudgeProtocol(order=cfg.order, k=cfg.k, seed=cfg.seed)
     size = -(-len(records) // world)
     shard = records[rank * size:(rank + 1) * size]
     t1 = time.perf_counter()
@@ -147,9 +231,9 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     if rank != 0:
         return {}
     t2 = time.perf_counter()
-    metrics = compute_metrics(spec.metrics, data.kind, rows)
+    metrics = compute_metrics(spec.metrics, data.kind, rows, scorer.kind)
     timings["metrics"] = time.perf_counter() - t2
-    probes = _run_probes(cfg, scorer, records, score_kwargs)
+    probes = _run_probes(cfg, scorer, records, score_kwargs, protocol)
     timings["probes"] = time.perf_counter() - t2 - timings["metrics"]
     out = Path(cfg.out or f"eval_results/{cfg.benchmark}")
     out.mkdir(parents=True, exist_ok=True)
@@ -158,28 +242,48 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
         "expected_size": data.expected_size, "info": data.info, "model": str(cfg.model),
         "scorer": scorer.kind, "sampling_contract": _contract(scorer), "protocol": protocol.describe(),
         "protocol_summary": summarize_protocol(results) if world == 1 and data.kind == "pairs" else None,
-        "metrics": metrics, "probes": probes, "errors": sum(1 for r in rows if r.get("error")), "world_size": world,
+        "metrics": metrics, "failures": _failures(rows), "probes": probes,
+        "errors": sum(1 for r in rows if r.get("error")), "world_size": world,
         "timings": {**timings, "total": time.perf_counter() - t0}, "config": asdict(cfg),
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    summary = clean(summary)
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str, allow_nan=False) + "\n")
     with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            f.write(json.dumps(clean(row), ensure_ascii=False, default=str, allow_nan=False) + "\n")
     write_table(summary, out / "results.md")
     write_plots(rows, data.kind, out)
     logger.info("%s: %s -> %s", cfg.benchmark, _headline(metrics), out)
     return summary
 
 
-def _run_probes(cfg: EvalConfig, scorer, records, score_kwargs: dict) -> dict:
-    """The requested bias probes on the (rank 0) records; each result goes into results.json and the table."""
-    from mmreward.evaluation.probes import PROBES
+def _failures(rows: list[dict], limit: int = 20) -> dict:
+    """Media failures and unparsed verdicts: counts and the first `limit` of each with their reasons.
+
+    Every one of them is in samples.jsonl too (`failure`, `error`); none is dropped silently.
+    """
+    out: dict = {}
+    for kind in ("media", "unparsed"):
+        hit = [r for r in rows if r.get("failure") == kind]
+        out[kind] = {"count": len(hit), "examples": [{"id": r["id"], "reason": r.get("error")} for r in hit[:limit]]}
+    return out
+
+
+def _run_probes(cfg: EvalConfig, scorer, records, score_kwargs: dict, protocol: JudgeProtocol) -> dict:
+    """The requested bias probes on the (rank 0) records; each result goes into results.json and the table.
+
+    Probes that score pairs as the evaluation does (length_bias) get the run's protocol, so their numbers are
+    comparable with the headline; each probe states its protocol in its result.
+    """
+    from mmreward.evaluation.probes import PROBES, PROTOCOL_PROBES
 
     out = {}
     for name in cfg.probes:
         if name not in PROBES:
-            raise KeyError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
+            raise ConfigError(f"unknown probe {name!r}; known: {', '.join(PROBES)}")
         kwargs = {**score_kwargs, "progress": False}
+        if name in PROTOCOL_PROBES:
+            kwargs["protocol"] = protocol
         result = PROBES[name](scorer, records, **kwargs)
         # Per-record detail goes to its own file; the summary stays readable.
         out[name] = {k: v for k, v in result.items() if k not in ("per_record", "inconsistent_ids")}
@@ -192,5 +296,15 @@ def _contract(scorer) -> dict | None:
 
 
 def _headline(metrics: dict) -> str:
-    flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    return ", ".join(f"{k} {v:.4f}" for k, v in list(flat.items())[:6])
+    """The first few numbers of the metrics, for the log line."""
+    flat: list[tuple[str, float]] = []
+
+    def walk(value, name):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{name}.{k}" if name else k)
+        elif isinstance(value, float):
+            flat.append((name, value))
+
+    walk({k: v for k, v in metrics.items() if k not in ("scored", "unparsed", "failed")}, "")
+    return ", ".join(f"{k} {v:.4f}" for k, v in flat[:6])

@@ -78,7 +78,8 @@ def test_videogen_rewardbench_pairs(tmp_path, mp4, caplog):
         ("3", "A", {"VQ": "A", "MQ": "tie", "TA": "tie"})]
     first, second = data.records[:2]
     assert first.prompt == "Static camera, a metal ball rolls on a smooth tabletop."
-    assert first.meta == {"model_a": "kling1.5", "model_b": "minimax"}
+    assert first.meta == {"model_a": "kling1.5", "model_b": "minimax",
+                          "human": {"Overall": "A", "VQ": "A", "MQ": "A", "TA": "tie"}}
     assert (first.a.media[0].type, first.a.media[0].path, first.a.media[0].meta) == (
         "video", "videos/kling1.5/kling1.5_00103.mp4", {"fps": 30.0, "num_frames": 153})
     assert first.b.media[0].meta == {"fps": 25.0, "num_frames": 141}
@@ -86,9 +87,32 @@ def test_videogen_rewardbench_pairs(tmp_path, mp4, caplog):
     assert first.media == [] and "category" not in first.meta
     assert data.revision.startswith("sha1:") and len(data.revision) == 17
     assert data.info == {"file": "videogen-rewardbench.csv", "labels": {"A": 2, "B": 1, "tie": 1}}
+    assert [r.meta["human"]["Overall"] for r in data.records] == ["A", "B", "tie", "A"]
     assert any("about 26.5k" in m for m in caplog.messages)
     # Through the registry, from the CSV path itself.
     assert load_benchmark("videogen_rewardbench", root / "videogen-rewardbench.csv").records == data.records
+
+
+def test_videogen_rewardbench_keeps_rows_with_empty_label_cells(tmp_path, mp4):
+    # Upstream reads the CSV with pandas: an empty cell is NaN and the row stays (calc_accuracy counts it as
+    # a decided pair the model never gets right); only that dimension is affected.
+    header, *rows = VIDEOGEN_CSV.splitlines()
+    rows[1] = rows[1].replace(",B,B,A,B,24.0", ",B,,A,B,24.0")  # MQ empty
+    rows[3] = rows[3].replace(",A,same,same,A,24.0", ",A,same,same,,24.0")  # Overall empty
+    root = _videogen(tmp_path, mp4, "\n".join([header, *rows]) + "\n")
+    data = load_videogen_rewardbench(root, {})
+    assert [r.id for r in data.records] == ["0", "1", "2", "3"]
+    second, last = data.records[1], data.records[3]
+    assert second.meta["human"] == {"Overall": "B", "VQ": "B", "MQ": None, "TA": "A"}
+    assert second.dimensions == {"VQ": "B", "TA": "A"} and second.label == "B"
+    assert last.meta["human"]["Overall"] is None and last.label == "tie"  # placeholder; metrics read human
+    assert data.info["empty_label_cells"] == {"Overall": 1, "MQ": 1}
+    assert data.info["labels"] == {"A": 1, "B": 1, "tie": 1, "empty": 1}
+    rows[2] = rows[2].replace(",same,same,A,same,", ",same,same,maybe,same,")
+    (root / "videogen-rewardbench.csv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    data = load_videogen_rewardbench(root, {})  # a value that is not a label is a bad row, reported
+    assert [r.id for r in data.records] == ["0", "1", "3"]
+    assert data.info["skipped_examples"] == ["row 2: TA must be A, B, same or empty, got 'maybe'"]
 
 
 def test_videogen_rewardbench_layout_errors(tmp_path, mp4):
@@ -110,12 +134,12 @@ def test_videogen_rewardbench_layout_errors(tmp_path, mp4):
         load_videogen_rewardbench(root, {})
     assert len(load_videogen_rewardbench(root, {"check_media": False}).records) == 4
 
-    # An empty Overall cell is skipped (and reported), not inferred.
+    # An empty Overall cell keeps its row (counted as upstream counts NaN), never inferred from VQ/MQ/TA.
     no_overall = rows[1].replace(",B,24.0", ",,24.0")
     (root / "videogen-rewardbench.csv").write_text("\n".join([header, rows[0], no_overall]))
     data = load_videogen_rewardbench(root, {})
-    assert [r.id for r in data.records] == ["0"]
-    assert data.info["skipped"] == 1 and data.info["skipped_examples"] == ["row 1: empty Overall"]
+    assert [r.id for r in data.records] == ["0", "1"] and "skipped" not in data.info
+    assert data.records[1].meta["human"]["Overall"] is None
 
 
 def test_revision_is_the_hub_commit_when_known(tmp_path, mp4):
@@ -332,10 +356,10 @@ def test_mjbench_video_layouts_and_errors(tmp_path, mp4):
 
 
 def test_registry_entries():
-    expected = {"videogen_rewardbench": ("accuracy_without_ties", "videoalign_tie_accuracy"),
-                "genai_bench_video": ("accuracy_without_ties", "videoalign_tie_accuracy", "genai_judge"),
-                "genai_bench_image": ("accuracy_without_ties", "genai_judge"),
-                "genai_bench_edit": ("accuracy_without_ties", "genai_judge"),
+    expected = {"videogen_rewardbench": ("videogen",),
+                "genai_bench_video": ("genai_rm", "genai_judge"),
+                "genai_bench_image": ("genai_rm", "genai_judge"),
+                "genai_bench_edit": ("genai_rm", "genai_judge"),
                 "mjbench_video": ("mjbench_video",)}
     for name, metrics in expected.items():
         spec = BENCHMARKS[name]

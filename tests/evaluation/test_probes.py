@@ -113,7 +113,10 @@ def test_length_bias_takes_scores_or_a_scorer():
     scores = [(r[3], r[4]) for r in LENGTH_ROWS] + [(None, None)]
     fake = SimpleNamespace(score=lambda recs, **kw: [ScoreResult(id=p.id, kind="pair", score_a=a, score_b=b)
                                                      for p, (a, b) in zip(recs, scores)])
-    assert length_bias(scores, pairs) == length_bias(fake, pairs)
+    from_scores, from_scorer = length_bias(scores, pairs), length_bias(fake, pairs)
+    assert from_scores.pop("protocol") == "scores given by the caller"
+    assert from_scorer.pop("protocol") == "each pair scored once, as given"
+    assert from_scores == from_scorer
     media_only = parse_record(make_pair("m", "i0.png", "i1.png"))
     assert length_bias([(0.1, 0.2)], [media_only])["n_unmeasured"] == 1
 
