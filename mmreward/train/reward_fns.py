@@ -41,7 +41,8 @@ def _text(content) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content
+                       if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
 
 
@@ -57,8 +58,13 @@ def message_text(message: dict) -> str:
         parts.append(f"<think>\n{message['reasoning_content']}\n</think>")
     parts.append(_text(message.get("content")))
     for call in message.get("tool_calls") or []:
-        function = call.get("function", call)
-        body = json.dumps({"name": function.get("name"), "arguments": function.get("arguments", {})})
+        function = call.get("function", call) if isinstance(call, dict) else {}
+        function = function if isinstance(function, dict) else {}
+        try:
+            body = json.dumps({"name": function.get("name"), "arguments": function.get("arguments", {})})
+        except (TypeError, ValueError, RecursionError):
+            # Arguments nested too deeply (or not JSON at all): rebuilt as a block that fails every format check.
+            body = "<arguments that are not representable as JSON>"
         parts.append(f"<tool_call>\n{body}\n</tool_call>")
     return "\n".join(p for p in parts if p)
 
