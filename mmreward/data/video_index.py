@@ -180,7 +180,7 @@ def build_index(container, stream, label: str) -> FrameIndex:
         times=times,
         pts=pts,
         keyframes=keyframes,
-        codec=stream.codec_context.name,
+        codec=getattr(stream.codec_context.codec, "canonical_name", None) or stream.codec_context.name,
         container=container.format.name,
         has_b_frames=bool(stream.codec_context.has_b_frames),
         cfr=cfr,
