@@ -150,13 +150,17 @@ def _read_bounded(url: str, response, deadline: float, lim: MediaLimits) -> byte
     parts, received = [], 0
     while True:
         remaining = deadline - time.monotonic()
+        late = MediaError(
+            f"{url}: download exceeded the {lim.url_deadline_s:g} s deadline ({received} bytes received)"
+        )
         if remaining <= 0:
-            raise MediaError(
-                f"{url}: download exceeded the {lim.url_deadline_s:g} s deadline ({received} bytes received)"
-            )
+            raise late
         if sock is not None:
             sock.settimeout(remaining)  # a stalled server cannot hold a read past the deadline
-        chunk = response.read1(_CHUNK)  # returns whatever arrived: a trickle cannot fill a big buffer
+        try:
+            chunk = response.read1(_CHUNK)  # whatever arrived: a trickle cannot fill a big buffer
+        except TimeoutError as e:
+            raise late from e
         if not chunk:
             return b"".join(parts)
         received += len(chunk)
