@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -340,11 +341,18 @@ class ScoreRun:
                 sink.close()
 
 
+_ID_PREFIX = re.compile(r'^\s*\{\s*"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)')
+
+
 def _raw_id(raw: str) -> str | None:
-    """The id of a rejected line when it is readable, so the errors file can say which record it was."""
+    """The id of a rejected line when it is readable, so the errors file can say which record it was.
+
+    A line that is not valid JSON (cut short, say) still names its id when the id comes first.
+    """
     try:
         obj = json.loads(raw)
     except (ValueError, RecursionError):
-        return None
+        match = _ID_PREFIX.match(raw)
+        obj = {"id": json.loads(match.group(1))} if match else None
     value = obj.get("id") if isinstance(obj, dict) else None
     return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
