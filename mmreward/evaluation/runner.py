@@ -143,7 +143,7 @@ def _pair_row(record, result) -> dict:
            "dimensions": record.dimensions or None, "margin": result.margin, "preferred": result.preferred,
            "consistent": result.consistent, "parse_failures": result.parse_failures,
            "scores": getattr(result, "scores", None) or None,
-           "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "error")}
+           "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "overall", "error")}
                        for s in getattr(result, "samples", [])]}
     if human is not None:
         row["human"] = human
