@@ -197,6 +197,9 @@ class ResultFile:
             else:
                 self._write_all("".join(lines).encode("utf-8"))
         except OSError as err:
+            if self._fd is None:
+                raise OutputError(f"{self.name}: write failed ({err.strerror or err}) after {self.lines} "
+                                  "complete line(s)") from None
             raise OutputError(f"{self.name}: write failed ({err.strerror or err}); the {self.lines} complete "
                               "line(s) written before it are intact. Fix the cause (free disk space?) and run "
                               "again with --resume to continue") from None
@@ -238,7 +241,11 @@ def scored_ids(path: str | Path) -> Counter:
     if path.suffix.lower() == ".csv":
         raise DataError(f"{path}: --resume needs a JSONL output; CSV is written once, at the end")
     good = 0  # byte offset just past the last complete line
-    with path.open("rb") as f:
+    try:
+        f = path.open("rb")
+    except OSError as err:
+        raise DataError(f"{path}: cannot read the output to resume ({err.strerror or err})") from None
+    with f:
         for lineno, raw in enumerate(f, 1):
             if not raw.endswith(b"\n"):
                 logger.warning("%s:%d: dropping a truncated last line (the run was interrupted while writing "

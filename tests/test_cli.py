@@ -55,6 +55,17 @@ def test_data_validate_reports_the_bad_line(tmp_path, capsys):
     assert (tmp_path / "pairs.errors.jsonl").is_file()
 
 
+def test_data_validate_refuses_a_directory_and_repeated_ids_on_request(tmp_path, capsys):
+    assert main(["data", "validate", str(tmp_path)]) == 1
+    assert f"{tmp_path}: is a directory, not a JSONL file" in capsys.readouterr().err
+    src = _write_jsonl(tmp_path / "pairs.jsonl", [make_pair("p", "a.png", "b.png"), make_pair("q", "a.png", "b.png"),
+                                                  make_pair("p", "b.png", "a.png")])
+    assert main(["data", "validate", str(src)]) == 0  # a warning by default
+    assert 'pairs.jsonl: 1 id(s) used on more than one line: "p" on lines 1, 3' in capsys.readouterr().err
+    assert main(["data", "validate", str(src), "--on-duplicate-id", "error"]) == 1
+    assert 'pairs.jsonl:3: id "p" is already used on line 1' in capsys.readouterr().err
+
+
 def test_shortened_demo_trains_well_above_chance(tmp_path):
     from mmreward.demo import DemoSettings, run_demo
 
