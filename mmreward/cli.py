@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 logger = logging.getLogger("mmreward")
@@ -334,10 +336,89 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `mmreward` console script."""
+    """Entry point of the `mmreward` console script.
+
+    Exit codes: 0 done; 1 the command itself failed; 2 a user mistake (a bad flag, path, config, checkpoint or a
+    missing extra: one message on stderr, the traceback only with -v); 3 some records were not scored; 130
+    interrupted (Ctrl-C; training says where its last complete checkpoint is and how to resume).
+    Anything else is a bug in mmreward and shows its traceback.
+    """
+    from mmreward.errors import MMRewardError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except MMRewardError as err:
+        return _user_error(args, str(err))
+    except ImportError as err:
+        missing = _missing_extra(err)
+        if missing is None:
+            raise
+        return _user_error(args, missing)
+    except KeyboardInterrupt as err:
+        return _interrupted(args, argv, err)
+
+
+def _prog(args: argparse.Namespace) -> str:
+    words = ["mmreward", args.command, getattr(args, "stage", None) or getattr(args, "data_command", None)]
+    return " ".join(w for w in words if w)
+
+
+def _user_error(args: argparse.Namespace, message: str) -> int:
+    """Report a user mistake in one message on stderr (traceback first with -v); exit code 2."""
+    if args.verbose:
+        traceback.print_exc()
+    sys.stderr.write(f"{_prog(args)}: error: {message}\n")
+    return 2
+
+
+# Optional dependencies: import name -> (pip name, the mmreward extra that installs it).
+EXTRAS = {"deepspeed": ("deepspeed", "gpu"), "flash_attn": ("flash-attn", "gpu"), "vllm": ("vllm", "gpu"),
+          "liger_kernel": ("liger-kernel", "gpu"), "open_clip": ("open-clip-torch", "clip")}
+
+
+def _missing_extra(err: ImportError) -> str | None:
+    """The message for an optional dependency that is not installed, or None when `err` is something else."""
+    text = f"{err.name or ''} {err}"
+    for module, (package, extra) in EXTRAS.items():
+        if module in text or package in text:
+            return f"{package} is needed here but not installed: pip install 'mmreward[{extra}]' (or pip install {package})"
+    return None
+
+
+def _interrupted(args: argparse.Namespace, argv: list[str], err: KeyboardInterrupt) -> int:
+    """Ctrl-C: a short note instead of a traceback; training adds its last complete checkpoint and the resume command."""
+    if args.verbose:
+        traceback.print_exc()
+    if os.environ.get("RANK", "0") != "0":
+        return 130
+    checkpoint, output_dir = getattr(err, "checkpoint", None), getattr(err, "output_dir", None)
+    if checkpoint:
+        keep = _without_resume_flag(argv)
+        command = shlex.join(["mmreward", *keep, "--resume_from_checkpoint", "latest"])
+        sys.stderr.write(f"{_prog(args)}: interrupted; the last complete checkpoint is {checkpoint}\n"
+                         f"resume with: {command}\n")
+    elif output_dir:
+        sys.stderr.write(f"{_prog(args)}: interrupted before any checkpoint in {output_dir} was complete; run the "
+                         "same command again to start over\n")
+    else:
+        sys.stderr.write(f"{_prog(args)}: interrupted\n")
+    return 130
+
+
+def _without_resume_flag(argv: list[str]) -> list[str]:
+    """argv without a --resume_from_checkpoint flag (and its value)."""
+    out, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--resume_from_checkpoint":
+            skip = True
+        elif not token.startswith("--resume_from_checkpoint="):
+            out.append(token)
+    return out
 
 
 if __name__ == "__main__":

@@ -230,6 +230,32 @@ def _in_hub_cache(repo_id: str) -> bool:
         return False
 
 
+def load_model_config(name_or_path: str | Path):
+    """The transformers config of a model folder or hub id, with a clear CheckpointError for any mistake."""
+    from transformers import AutoConfig
+
+    source = resolve_model(name_or_path)
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise CheckpointError(_not_a_vlm(Path(source)))
+    try:
+        config = AutoConfig.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        raise _load_error(source, "config.json", err) from err
+    config._name_or_path = source
+    return config
+
+
+def load_processor(name_or_path: str | Path):
+    """The `AutoProcessor` of a model folder, checkpoint folder or hub id, with a clear CheckpointError."""
+    from transformers import AutoProcessor
+
+    source = resolve_model(name_or_path)
+    try:
+        return AutoProcessor.from_pretrained(source)
+    except (OSError, ValueError, KeyError) as err:
+        raise _load_error(source, "processor and tokenizer", err) from err
+
+
 def _not_a_vlm(folder: Path) -> str:
     """Why a local folder without config.json is not a VLM, and what it is instead."""
     from mmreward.models.checkpoint import CONFIG_NAME, missing_config_message
@@ -281,19 +307,13 @@ def load_vlm(
         DependencyError: flash-attn asked for but not installed.
     """
     from safetensors import SafetensorError
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText
 
     from mmreward.models.checkpoint import check_weights
 
     source = resolve_model(name_or_path)
     attn = resolve_attn_implementation(attn_implementation)
-    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        raise CheckpointError(_not_a_vlm(Path(source)))
-    try:
-        config = AutoConfig.from_pretrained(source)
-    except (OSError, ValueError, KeyError) as err:
-        raise _load_error(source, "config.json", err) from err
-    config._name_or_path = source
+    config = load_model_config(source)
     family_of(config)  # fail early, with the list of supported families
     if Path(source).is_dir():
         check_weights(Path(source))
@@ -302,11 +322,7 @@ def load_vlm(
                                                             attn_implementation=attn)
     except (OSError, SafetensorError) as err:
         raise _load_error(source, "weights", err) from err
-    processor_source = resolve_model(processor_from or source)
-    try:
-        processor = AutoProcessor.from_pretrained(processor_source)
-    except (OSError, ValueError, KeyError) as err:
-        raise _load_error(processor_source, "processor and tokenizer", err) from err
+    processor = load_processor(processor_from or source)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if freeze_vision:
         for param in vision_tower(model).parameters():

@@ -23,7 +23,7 @@ from mmreward.evaluation.metrics import accuracy_without_ties
 from mmreward.models.backbone import FAMILIES
 from mmreward.train import losses
 from mmreward.train.args import PolicyArgs, RunArgs
-from mmreward.train.bt_setup import build_scorer, load_records, load_weights
+from mmreward.train.bt_setup import build_scorer, interrupt_hint, load_records, load_weights
 from mmreward.train.pair_data import BOOKKEEPING_KEYS, RewardCollator, RewardDataset, split_rewards
 from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
@@ -207,8 +207,12 @@ def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path
         compute_metrics=pair_metrics(dims),
         callbacks=[RecordRun(cfg, marker=None), _MarkComplete(), *(callbacks or [])],
     )
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(cfg.output_dir)
+    # Ctrl-C ends in a TrainingInterrupted that says where the last complete checkpoint is (the CLI prints it with
+    # the resume command). The final save needs no marker of its own: the scorer config is removed first and
+    # written last, so an interrupted final save is refused by load_scorer.
+    with interrupt_hint(cfg.output_dir, COMPLETE_MARKER):
+        trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model(cfg.output_dir)
     if eval_records:
         metrics = trainer.evaluate()
         if trainer.is_world_process_zero():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -79,10 +81,11 @@ def build_scorer(cfg):
         scorer.contract = cfg.media_contract(scorer.processor, family_of(scorer.backbone.config).model_type)
         scorer.config.media = scorer.contract.to_dict()
         return scorer
-    from transformers import AutoConfig, AutoProcessor
+    from mmreward.models.backbone import load_model_config, load_processor
 
-    model_type = AutoConfig.from_pretrained(cfg.model).model_type
-    contract = cfg.media_contract(AutoProcessor.from_pretrained(cfg.model), model_type)
+    # Through our loaders, so a wrong path or an uncached hub id offline is a clear CheckpointError.
+    model_type = family_of(load_model_config(cfg.model)).model_type
+    contract = cfg.media_contract(load_processor(cfg.model), model_type)
     return RewardModel.build(
         cfg.model, head=cfg.head, pooling=cfg.pooling, dimensions=cfg.dimensions, lora=lora,
         freeze_vision=cfg.freeze_vision, gradient_checkpointing=cfg.gradient_checkpointing, media=contract,
@@ -103,6 +106,32 @@ def latest_complete_checkpoint(output_dir: Path, marker: str) -> str | None:
         elif suffix.isdigit():
             logger.warning("%s: incomplete checkpoint (no %s), not resuming from it", path, marker)
     return str(max(found)[1]) if found else None
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with where the last complete checkpoint is (None: no checkpoint was complete yet)."""
+
+    def __init__(self, output_dir: str, checkpoint: str | None):
+        super().__init__(f"interrupted; last complete checkpoint: {checkpoint or 'none'}")
+        self.output_dir = output_dir
+        self.checkpoint = checkpoint
+
+
+@contextmanager
+def interrupt_hint(output_dir: str | Path, marker: str) -> Iterator[None]:
+    """Turn a KeyboardInterrupt inside the block into a `TrainingInterrupted` naming the last complete checkpoint.
+
+    Args:
+        output_dir: the run's output folder (its checkpoint-N sub-folders are searched).
+        marker: the file that marks a checkpoint complete.
+    """
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt as err:
+        checkpoint = latest_complete_checkpoint(Path(output_dir), marker)
+        raise TrainingInterrupted(str(output_dir), checkpoint) from err
 
 
 def load_weights(model, ckpt: Path) -> None:
