@@ -79,14 +79,14 @@ def _image(ctx: ToolContext, number: Any) -> Image.Image:
     item = ctx.images[number - 1]
     if isinstance(item, Image.Image):
         return item
-    if isinstance(item, MediaItem):
-        from mmreward.data.collate import media_source
-
-        item = media_source(item)
     try:
+        if isinstance(item, MediaItem):
+            from mmreward.data.collate import media_source
+
+            item = media_source(item)  # a URL stays a URL: load_image fetches it within the media limits
         # Full resolution: the point of a crop is the detail the model has not seen.
         image = load_image(item)
-    except MediaError as e:
+    except (MediaError, ValueError) as e:  # ValueError: base64 that does not decode
         raise ToolError(f"Execution error: image {number} could not be loaded ({e})") from e
     # Kept for the episode's later crops: a URL is downloaded (and any source decoded) once per episode.
     ctx.images[number - 1] = image
