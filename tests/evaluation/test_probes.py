@@ -145,6 +145,9 @@ def test_frame_count_sensitivity_rescores_each_setting_and_restores_the_contract
                                      progress=False)
     assert head_model.contract is saved and saved.video.nframes is None
     assert (report["n_records"], report["n_skipped"], report["failures"]) == (1, 2, [0, 0, 1])
+    # The failure says why (the video is shorter than the requested frame count), not just how many.
+    assert list(report["failure_reasons"]) == ["24"] and report["failure_reasons"]["24"].startswith("1 failed: vid")
+    assert "24" in report["failure_reasons"]["24"].split("failed:", 1)[1] and "each record scored" in report["protocol"]
     row = report["per_record"][0]
     assert row["id"] == "vid" and len(row["values"]) == 3 and row["values"][2] is None
     assert row["spread"] == pytest.approx(abs(row["values"][0] - row["values"][1])) and row["spread"] >= 0
@@ -188,3 +191,53 @@ def test_media_contract_is_restored_on_error_and_covers_sampling_only_scorers():
         frame_count_sensitivity(scorer, [record], frame_counts=(0,))
     assert set(PROBES) == {"position_consistency", "length_bias", "frame_count_sensitivity",
                            "fps_sensitivity", "resolution_sensitivity"}
+
+
+class PositionJudge:
+    """A judge that always prefers the candidate shown first (the classic position bias)."""
+
+    kind = "judge"
+    dimensions = ["overall"]
+
+    def score(self, records, **kwargs):
+        return [ScoreResult(id=r.id, kind="pair", score_a=1.0, score_b=0.0, preferred="A") for r in records]
+
+
+class LengthLover:
+    """A reward model whose reward is the response length in characters."""
+
+    kind = "head"
+    dimensions = ["overall"]
+
+    def score(self, records, **kwargs):
+        return [ScoreResult(id=r.id, kind="pair", score_a=float(len(r.a.text)), score_b=float(len(r.b.text)))
+                for r in records]
+
+
+def test_probes_find_the_bias_a_scorer_has():
+    pairs = _length_pairs()[:5]  # the hand-worked LENGTH_ROWS: 2 chosen-longer, 2 chosen-shorter, 1 tie
+    position = position_consistency(PositionJudge(), pairs)
+    assert position["first_position_rate"] == 1.0 and position["consistency"] == 0.0
+    assert position["trivial"] is False and sorted(position["inconsistent_ids"]) == [p.id for p in pairs]
+    length = length_bias(LengthLover(), pairs)
+    assert length["prefers_longer"] == 1.0 and length["margin_pearson"] == pytest.approx(1.0)
+    assert length["chosen_longer"] == {"n": 2, "accuracy": 1.0}
+    assert length["chosen_shorter"] == {"n": 2, "accuracy": 0.0}
+    assert length["accuracy"] == {"n": 4, "accuracy": 0.5} and length["failure_reasons"] is None
+
+
+def test_length_bias_under_the_evaluation_protocol_matches_the_headline():
+    # A position-biased judge looks perfect on pairs whose chosen answer is shown first, and is exposed by
+    # order "both"; the probe must score under the same protocol as the evaluation, or its accuracy and the
+    # headline disagree with no explanation (the issue's "overall 1.0 vs probe 0.35").
+    from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol
+
+    pairs = [parse_record(make_pair(f"q{i}", {"text": "x" * (i + 1)}, {"text": "yy"}, label="A")) for i in range(4)]
+    for order in ("given", "both"):
+        protocol = JudgeProtocol(order=order)
+        headline = [r.margin > 0 for r in apply_protocol(PositionJudge(), pairs, protocol)]
+        report = length_bias(PositionJudge(), pairs, protocol=protocol)
+        assert report["accuracy"]["accuracy"] == sum(headline) / len(headline)
+        assert f"'order': '{order}'" in report["protocol"]
+    assert length_bias(PositionJudge(), pairs)["accuracy"]["accuracy"] == 1.0  # given order: looks perfect
+    assert length_bias(PositionJudge(), pairs, protocol=JudgeProtocol(order="both"))["accuracy"]["accuracy"] == 0.0
