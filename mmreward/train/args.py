@@ -6,6 +6,7 @@ field is defined and documented once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from mmreward.agent.judge_scorer import JudgeConfig
@@ -44,6 +45,28 @@ class PolicyArgs:
     # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).
     dtype: str = "auto"
     attn_implementation: str = "auto"
+    # Offline smoke runs: when `model` does not exist yet, build a tiny random-weight checkpoint of this family there
+    # first (qwen2_vl, qwen2_5_vl, qwen3_vl; `mmreward tiny`). None: `model` must exist or be a hub id.
+    tiny_family: str | None = None
+
+
+def ensure_tiny_model(cfg) -> None:
+    """Build the tiny checkpoint named by `cfg.tiny_family` at `cfg.model` if that folder has none (rank 0 first)."""
+    from pathlib import Path
+
+    if not cfg.tiny_family or (Path(cfg.model) / "config.json").is_file():
+        return
+    from mmreward.models.tiny import FAMILIES, make_tiny_vlm
+
+    if cfg.tiny_family not in FAMILIES:
+        from mmreward.errors import ConfigError
+
+        raise ConfigError(f"tiny_family {cfg.tiny_family!r} is not one of {', '.join(sorted(FAMILIES))}")
+    with cfg.main_process_first(desc="building the tiny model"):
+        if not (Path(cfg.model) / "config.json").is_file():
+            make_tiny_vlm(cfg.model, family=cfg.tiny_family)
+            logging.getLogger(__name__).info("built a tiny random-weight %s checkpoint at %s (tiny_family)",
+                                             cfg.tiny_family, cfg.model)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from mmreward.data.media import VideoSampling
 from mmreward.evaluation.metrics import accuracy_without_ties
 from mmreward.models.backbone import FAMILIES
 from mmreward.train import losses
-from mmreward.train.args import PolicyArgs, RunArgs
+from mmreward.train.args import PolicyArgs, RunArgs, ensure_tiny_model
 from mmreward.train.bt_setup import build_scorer, interrupt_hint, load_records, load_weights
 from mmreward.train.pair_data import BOOKKEEPING_KEYS, RewardCollator, RewardDataset, split_rewards
 from mmreward.train.run_dir import RecordRun, prepare_output_dir
@@ -194,6 +194,7 @@ def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path
     """
     # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
     resume = prepare_output_dir(cfg, COMPLETE_MARKER)
+    ensure_tiny_model(cfg)
     # Seed before building the scorer: the head's initialisation must be reproducible for exact resume.
     set_seed(cfg.seed)
     train_records, eval_records = load_records(cfg)

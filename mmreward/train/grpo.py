@@ -49,7 +49,7 @@ import torch
 from transformers import TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
-from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs
+from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs, ensure_tiny_model
 from mmreward.train.reward_fns import REWARD_FNS
 
 logger = logging.getLogger(__name__)
@@ -247,6 +247,7 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
 
     # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
     resume = prepare_output_dir(cfg)
+    ensure_tiny_model(cfg)
     set_seed(cfg.seed)
     train_records, eval_records = load_records(cfg)
     model, processor, backbone, merged = load_policy(cfg)

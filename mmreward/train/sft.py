@@ -26,7 +26,7 @@ from transformers import TrainerCallback, set_seed
 
 from mmreward.agent.judge_scorer import JudgeConfig
 from mmreward.data.trajectory import Trajectory
-from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs
+from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs, ensure_tiny_model
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,10 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
     model: str = ""
     # A Trajectory JSONL, or labelled pairs (records JSONL, built recipe folder, recipe YAML) to script traces from.
     train_data: str = ""
-    # The recipe split read when train_data is a recipe.
+    # The recipe split read when train_data is a recipe, and how many of its records (or trajectories) to use
+    # (None: all).
     train_split: str = "train"
+    max_records: int | None = None
     # Judge settings used only at inference, saved with the judge (as in `agent.judge_scorer.JudgeConfig`).
     max_turns: int = JudgeConfig.max_turns
     max_images: int = JudgeConfig.max_images
@@ -117,8 +119,8 @@ def load_trajectories(cfg: SFTConfig) -> list[Trajectory]:
 
     path = Path(cfg.train_data)
     if path.suffix == ".jsonl" and path.is_file() and _is_trajectory_file(path):
-        return read_trajectories(path)
-    records = read_records(cfg.train_data, cfg.train_split, Path(cfg.output_dir))
+        return read_trajectories(path)[: cfg.max_records]
+    records = read_records(cfg.train_data, cfg.train_split, Path(cfg.output_dir))[: cfg.max_records]
     return synthetic_traces(records, cfg.judge_config(), seed=cfg.seed)
 
 
@@ -224,6 +226,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
 
     # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
     resume = prepare_output_dir(cfg)
+    ensure_tiny_model(cfg)
     # Seed before building the model: LoRA's initialisation (and the traces' wording) must be reproducible.
     set_seed(cfg.seed)
     # Rank 0 first: a recipe YAML is built once into output_dir/data, the other ranks then read it.
