@@ -226,14 +226,28 @@ def chat_template_for(processor_or_tokenizer, tools_in_use: bool) -> str | None:
     return template
 
 
-def use_tool_template(processor_or_tokenizer):
-    """Make a processor (or tokenizer) render and parse tool calls in place, for TRL's GRPO tool loop.
+class _GuardedParser:
+    """`parse_response` that turns a `RecursionError` (deeply nested generated JSON) into a `ValueError`."""
 
-    TRL refuses tools when the template cannot render them (the shipped Qwen2(.5)-VL one) and only knows how
-    to parse calls for templates it recognises. This swaps in `chat_template_for(..., tools_in_use=True)` and,
-    when the template changed and no response parser is set, sets TRL's Qwen parser (our template emits
-    exactly the Qwen2.5 / Qwen3 `<tool_call>` format). A Qwen3-VL processor is left as is: TRL recognises its
-    template.
+    guarded = True
+
+    def __init__(self, original):
+        self.original = original
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return self.original(*args, **kwargs)
+        except RecursionError as err:
+            raise ValueError("the response nests too deeply to parse as tool calls") from err
+
+
+def guard_response_parser(processor_or_tokenizer):
+    """Make a processor's / tokenizer's `parse_response` survive any generated text, for TRL's GRPO loop.
+
+    TRL parses every completion with `tokenizer.parse_response` and falls back to plain text on `ValueError` or
+    `TypeError` only; the JSON inside a `<tool_call>` with ~1,000 nested brackets raises `RecursionError` instead
+    and would stop the training step. The guard re-raises it as a `ValueError`, so the completion becomes plain
+    text (its malformed call then fails our format and verdict checks like any other). Idempotent.
 
     Args:
         processor_or_tokenizer: a processor or tokenizer; modified in place.
@@ -241,6 +255,30 @@ def use_tool_template(processor_or_tokenizer):
     Returns:
         The same object.
     """
+    owners = (processor_or_tokenizer, getattr(processor_or_tokenizer, "tokenizer", None))
+    for owner in {id(o): o for o in owners if o is not None}.values():
+        original = getattr(owner, "parse_response", None)
+        if original is not None and not getattr(original, "guarded", False):
+            owner.parse_response = _GuardedParser(original)
+    return processor_or_tokenizer
+
+
+def use_tool_template(processor_or_tokenizer):
+    """Make a processor (or tokenizer) render and parse tool calls in place, for TRL's GRPO tool loop.
+
+    TRL refuses tools when the template cannot render them (the shipped Qwen2(.5)-VL one) and only knows how
+    to parse calls for templates it recognises. This swaps in `chat_template_for(..., tools_in_use=True)` and,
+    when the template changed and no response parser is set, sets TRL's Qwen parser (our template emits
+    exactly the Qwen2.5 / Qwen3 `<tool_call>` format). A Qwen3-VL processor keeps its template: TRL recognises
+    it. In both cases the response parser is guarded (`guard_response_parser`).
+
+    Args:
+        processor_or_tokenizer: a processor or tokenizer; modified in place.
+
+    Returns:
+        The same object.
+    """
+    guard_response_parser(processor_or_tokenizer)
     template = chat_template_for(processor_or_tokenizer, True)
     if template is None or template == _current_template(processor_or_tokenizer):
         return processor_or_tokenizer

@@ -316,3 +316,32 @@ def test_use_tool_template_prepares_a_processor_for_trl(tiny_checkpoint, family)
     assert parsed["tool_calls"] == format_tool_calls(parse_tool_calls(generated)[0])
     use_tool_template(processor)  # idempotent
     assert processor.chat_template == chat_template_for(processor, True)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_trl_parse_response_survives_deeply_nested_tool_calls(tiny_checkpoint, family):
+    import copy
+    import pickle
+
+    from transformers import AutoProcessor
+    from trl.chat_template_utils import add_response_schema, parse_response
+
+    processor = use_tool_template(AutoProcessor.from_pretrained(tiny_checkpoint(family)))
+    if family == "qwen3_vl":
+        add_response_schema(processor)
+    tokenizer = processor.tokenizer
+    prefix = tokenizer("<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")["input_ids"]
+    deep = '<tool_call>\n{"name": "crop", "arguments": {"box": ' + "[" * 2000 + "]" * 2000 + "}}\n</tool_call>"
+    ids = tokenizer(deep + "<|im_end|>")["input_ids"]
+    # Unguarded, the JSON parser's RecursionError escapes TRL's (ValueError, TypeError) fallback.
+    with pytest.raises(RecursionError):
+        tokenizer.parse_response.original(ids, prefix=prefix)
+    parsed = parse_response(tokenizer, ids, prefix=prefix)
+    assert parsed["role"] == "assistant" and "tool_calls" not in parsed and parsed["content"].startswith("<tool_call>")
+    good = parse_response(tokenizer, tokenizer(CROP + "<|im_end|>")["input_ids"], prefix=prefix)
+    assert good["tool_calls"] == format_tool_calls(parse_tool_calls(CROP)[0])
+    use_tool_template(processor)  # guarding twice does not nest
+    assert not isinstance(tokenizer.parse_response.original, type(tokenizer.parse_response))
+    # Still picklable and copyable (datasets fingerprints and worker processes need it), guard included.
+    assert isinstance(pickle.loads(pickle.dumps(processor)).tokenizer.parse_response, type(tokenizer.parse_response))
+    assert copy.deepcopy(processor).tokenizer.parse_response.guarded
