@@ -19,7 +19,7 @@ from mmreward.agent.untrusted import MAX_JSON_DEPTH, clean_text, json_too_deep, 
 from mmreward.judge import Verdict, format_ok, parse_verdict
 from mmreward.train.reward_fns import REWARD_FNS, message_text
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PAIR = json.dumps({"id": "p", "prompt": "which is better?", "a": {"text": "x"}, "b": {"text": "y"},
                    "label": "A", "dimensions": {"VQ": "B"}})
 POINTWISE = json.dumps({"id": "q", "prompt": "rate it", "media": [], "response": "z", "scores": {"overall": 7.0}})
