@@ -252,7 +252,7 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
         for row in rows:
             f.write(json.dumps(clean(row), ensure_ascii=False, default=str, allow_nan=False) + "\n")
     write_table(summary, out / "results.md")
-    write_plots(rows, data.kind, out)
+    write_plots(rows, data.kind, out, title=f"{cfg.benchmark} · {cfg.model}")
     logger.info("%s: %s -> %s", cfg.benchmark, _headline(metrics), out)
     return summary
 
