@@ -7,6 +7,7 @@ import pytest
 from testkit import make_pair
 
 from mmreward.data.schema import parse_record
+from mmreward.errors import CheckpointError
 from mmreward.models.reward_model import RewardModel
 from mmreward.models.yes_token import YesTokenScorer
 from mmreward.scoring import Scorer, ScoringError, load_scorer, score_records
@@ -83,7 +84,7 @@ def test_load_scorer_reads_the_kind_from_the_checkpoint(head_model, tiny_checkpo
         assert isinstance(scorer, Scorer)
     with pytest.raises(ValueError, match="is a 'head' checkpoint, cannot load it as 'yes_token'"):
         load_scorer(tmp_path / "head", kind="yes_token")
-    with pytest.raises(ValueError, match="not a reward-model checkpoint"):
+    with pytest.raises(CheckpointError, match="a transformers model, not a mmreward checkpoint"):
         load_scorer(tiny_checkpoint("qwen2_vl"), kind="head")
 
 
