@@ -191,3 +191,33 @@ def test_av1_unsupported_by_decord_is_named_and_pyav_decodes_it(tmp_path):
         assert "truncated" not in str(e)
     video = load_video(path, nframes=4, cache=False)
     assert video.backend == "pyav" and decoded(video) == video.indices == [0, 6, 13, 19]
+
+
+def test_backends_differ_only_in_colour_conversion_on_odd_size_vp9(tmp_path):
+    """README: same frame indices always; pixels may differ on odd-size (or 10-bit) streams, where each
+    library's FFmpeg upsamples chroma its own way. Neither is wrong: both are as close to the source."""
+    import av
+
+    rng = np.random.default_rng(0)
+    sources = []
+    with av.open(str(tmp_path / "odd.webm"), "w") as container:
+        stream = container.add_stream("libvpx-vp9", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 97, 65, "yuv420p"
+        for i in range(12):
+            image = np.zeros((65, 97, 3), dtype=np.uint8)
+            image[:64, :96] = index_frame(i)
+            sources.append(np.clip(image + rng.integers(0, 60, image.shape), 0, 255).astype(np.uint8))
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(sources[-1], format="rgb24")))
+        container.mux(stream.encode(None))
+    src = VideoSource("odd.webm", tmp_path / "odd.webm")
+    errors = {}
+    for reader_cls in (DecordReader, PyAVReader):
+        reader = reader_cls(src, 1)
+        try:
+            frames = reader.read([0, 5, 11])
+        finally:
+            reader.close()
+        assert frames.shape == (3, 65, 97, 3)
+        errors[reader_cls.name] = np.mean([np.abs(f.astype(int) - sources[i]).mean() for f, i in
+                                           zip(frames, [0, 5, 11])])
+    assert abs(errors["decord"] - errors["pyav"]) < 0.5, errors
