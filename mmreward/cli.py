@@ -381,9 +381,12 @@ EXTRAS = {"deepspeed": ("deepspeed", "gpu"), "flash_attn": ("flash-attn", "gpu")
 
 def _missing_extra(err: ImportError) -> str | None:
     """The message for an optional dependency that is not installed, or None when `err` is something else."""
-    text = f"{err.name or ''} {err}"
+    top = (err.name or "").split(".")[0]
+    text = str(err)
+    # Our own imports fail with the module's name; transformers reports a missing package in its message.
+    absent = "not installed" in text or "was not found" in text
     for module, (package, extra) in EXTRAS.items():
-        if module in text or package in text:
+        if (isinstance(err, ModuleNotFoundError) and top == module) or (absent and (module in text or package in text)):
             return f"{package} is needed here but not installed: pip install 'mmreward[{extra}]' (or pip install {package})"
     return None
 

@@ -130,6 +130,23 @@ def test_score_model_mistakes_exit_2(name, flags, message, tmp_path, scoring_med
     assert code == 2
 
 
+def test_a_missing_extra_module_is_a_user_error_but_a_broken_import_is_a_bug(monkeypatch, capsys):
+    def needs_open_clip(args):
+        raise ModuleNotFoundError("No module named 'open_clip'", name="open_clip")
+
+    monkeypatch.setattr(cli, "_cmd_tiny", needs_open_clip)
+    code, lines = _run(capsys, ["tiny", "--out", "x"])
+    assert code == 2 and lines == ["mmreward tiny: error: open-clip-torch is needed here but not installed: pip "
+                                   "install 'mmreward[clip]' (or pip install open-clip-torch)"]
+
+    def broken_import(args):
+        raise ImportError("cannot import name 'nothing' from 'open_clip'", name="open_clip")
+
+    monkeypatch.setattr(cli, "_cmd_tiny", broken_import)
+    with pytest.raises(ImportError, match="cannot import name"):
+        main(["tiny", "--out", "x"])
+
+
 def test_a_bad_flag_is_argparse_exit_2_without_traceback(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["score", "--model", "m", "--on-error", "maybe"])

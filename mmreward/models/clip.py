@@ -24,6 +24,10 @@ A video, a frame list, or a candidate with several images scores the mean of its
 sampled uniformly to ``nframes`` frames (default 8) through `mmreward.data.media.load_video`, and the sampling
 is recorded in the checkpoint config. Texts longer than the model's context (77 tokens for OpenAI CLIP) are
 truncated by the open_clip tokenizer. open_clip is imported inside functions only (extra ``clip``).
+
+Offline use: `mmreward.models.clip_weights.resolve_open_clip` turns a spec — a tag, a local weights file, a local
+open_clip folder or a copied hub-cache folder — into open_clip's arguments, and says clearly when weights are not
+available offline (`load_scorer(spec, kind="clip")` calls it).
 """
 
 from __future__ import annotations
