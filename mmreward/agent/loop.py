@@ -175,7 +175,9 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
     from mmreward.agent.untrusted import clean_text
 
     if max_tool_calls < 1:
-        raise ValueError(f"max_tool_calls must be >= 1, got {max_tool_calls}")
+        from mmreward.errors import ConfigError
+
+        raise ConfigError(f"max_tool_calls (tool calls run per turn) must be >= 1, got {max_tool_calls}")
 
     images = images or [[] for _ in conversations]
     episodes = [_Episode(Trajectory(id=(ids or [str(i) for i in range(len(conversations))])[i], messages=[]),

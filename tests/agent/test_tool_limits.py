@@ -17,6 +17,7 @@ from mmreward.agent.tools import ToolError, call_tool
 from mmreward.agent.tools.context import ToolContext, use_context
 from mmreward.data.schema import parse_record
 from mmreward.data.synthetic import decode_index, write_index_video
+from mmreward.errors import ConfigError
 
 ANSWER = '<think>done</think><answer>{"overall": "B"}</answer>'
 ONE_CALL = '<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [1, 2]}}\n</tool_call>'
@@ -75,7 +76,7 @@ def test_the_per_turn_cap_is_configurable_and_malformed_calls_are_capped_too(ind
     assert texts[6] == ("Error: 497 more malformed tool calls were not reported; 2 tool calls beyond the limit "
                         "of 3 per turn were not run. Make fewer tool calls per turn.")
     assert traj.tool_calls == 5 and traj.tool_failures == 500 + 2
-    with pytest.raises(ValueError, match="max_tool_calls must be >= 1"):
+    with pytest.raises(ConfigError, match=r"max_tool_calls \(tool calls run per turn\) must be >= 1, got 0"):
         run_episode(Script(ANSWER), _env(index_video), [{"role": "user", "content": "q"}], max_tool_calls=0)
 
 
