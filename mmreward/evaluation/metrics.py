@@ -16,7 +16,6 @@ Conventions and their sources: /work/shared/BENCHMARKS.md §2.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 
 from mmreward.evaluation.metrics_grouped import (
@@ -257,8 +256,15 @@ def genai_bench_parse_verdict(response: str | None) -> str | None:
     """
     if response is None:
         return None
-    match = re.search(r"\[\[.*\]\]", response)
-    return match.group() if match else None
+    # Same result as re.search(r"\[\[.*\]\]", response) in linear time: the regex backtracks quadratically on
+    # hostile text such as "[[" * 20000 (over a second), and model output is hostile input.
+    for line in response.split("\n"):
+        start = line.find("[[")
+        if start >= 0:
+            end = line.rfind("]]")
+            if end >= start + 2:
+                return line[start:end + 2]
+    return None
 
 
 def genai_bench_judge_correct(vote: str, response: str | None) -> bool:

@@ -2,8 +2,11 @@
 
 import math
 import random
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmreward.evaluation.benchmarks import BENCHMARKS
 from mmreward.evaluation.metric_glue import METRICS
@@ -542,3 +545,16 @@ def test_one_metric_registry_covers_every_benchmark():
         for metric in spec.metrics:
             assert callable(METRICS[metric]), (name, metric)
     assert set(METRICS) == {m for spec in BENCHMARKS.values() for m in spec.metrics}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="[]\n xA>B=", max_size=40))
+def test_genai_parse_verdict_equals_the_official_regex(text):
+    # The official inference.py uses re.search(r"\[\[.*\]\]"); ours is a linear-time equivalent.
+    match = re.search(r"\[\[.*\]\]", text)
+    assert genai_bench_parse_verdict(text) == (match.group() if match else None)
+
+
+def test_genai_parse_verdict_is_linear_on_hostile_text():
+    assert genai_bench_parse_verdict("[[" * 200_000) is None
+    assert genai_bench_parse_verdict("x\n" + "[[" * 1000 + "A>B]]") == "[[" * 1000 + "A>B]]"
