@@ -56,6 +56,16 @@ def _cmd_data_validate(args: argparse.Namespace) -> int:
     except RecordError as err:
         logger.error("%s", err)
         return 1
+    if args.check_media:
+        from mmreward.errors import DataError
+        from mmreward.train.bt_setup import check_media
+
+        try:
+            records = check_media(records, args.path, args.on_error, "fix the path, or pass --on-error skip to list "
+                                  "every record whose media are missing")
+        except DataError as err:
+            logger.error("%s", err)
+            return 1
     kinds: dict[str, int] = {}
     for rec in records:
         kinds[type(rec).__name__] = kinds.get(type(rec).__name__, 0) + 1
@@ -331,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip: write bad lines to <name>.errors.jsonl and keep going")
     validate.add_argument("--on-duplicate-id", choices=("warn", "error"), default="warn",
                           help="an id on several lines: warn naming the lines, or treat repeats as bad lines")
+    validate.add_argument("--check-media", action="store_true",
+                          help="also check that every local media file (and frame image) exists")
     validate.set_defaults(func=_cmd_data_validate)
     return parser
 

@@ -88,8 +88,13 @@ def _coerce_scalar(value: Any, hint: type, key: str) -> Any:
     raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
 
 
-def parse_flags(argv: list[str]) -> dict[str, Any]:
-    """`--key value` / `--key=value` pairs -> {key: YAML-parsed value}; dashes in keys become underscores."""
+def parse_flags(argv: list[str], raw: bool = False) -> dict[str, Any]:
+    """`--key value` / `--key=value` pairs -> {key: YAML-parsed value}; dashes in keys become underscores.
+
+    Args:
+        argv: the flags.
+        raw: keep every value as the string typed (no YAML parsing).
+    """
     out: dict[str, Any] = {}
     i = 0
     while i < len(argv):
@@ -102,9 +107,28 @@ def parse_flags(argv: list[str]) -> dict[str, Any]:
                 raise ConfigError(f"--{key} needs a value")
             value = argv[i + 1]
             i += 1
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value != "" else ""
+        out[key.replace("-", "_")] = value if raw or value == "" else _yaml_scalar(key, value)
         i += 1
     return out
+
+
+def _yaml_scalar(key: str, value: str) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise ConfigError(f"--{key}: {value!r} is not a valid value (YAML scalar or [list])") from None
+
+
+def _is_plain_str(hint: Any) -> bool:
+    """`str`, `str | None`, `str | SomeEnum`: a flag for such a field keeps the text typed (`--save_strategy no` is
+    "no", not YAML's False)."""
+    if hint is str:
+        return True
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType) or str not in typing.get_args(hint):
+        return False
+    # Trainer's `SaveStrategy | str` and the like: the enum is chosen by its text too.
+    return all(a in (str, type(None)) or (isinstance(a, type) and issubclass(a, enum.Enum))
+               for a in typing.get_args(hint))
 
 
 def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str, Any] | None = None):
@@ -134,6 +158,10 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
         origin.update({k: f"{path}: {k}" for k in loaded})
     overrides = parse_flags(flags) if isinstance(flags, list) else (flags or {})
     values.update(overrides)
+    if isinstance(flags, list):
+        hints = _type_hints(cls)
+        typed = parse_flags(flags, raw=True)
+        values.update({k: v for k, v in typed.items() if _is_plain_str(hints.get(k)) and v not in ("null", "~")})
     # A flag is blamed as the flag the user typed; a key from a Python dict is named as the key.
     origin.update({k: (f"--{k}" if isinstance(flags, list) else k) for k in overrides})
     fields = _fields(cls)

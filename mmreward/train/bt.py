@@ -218,4 +218,9 @@ def train(cfg: BTConfig, callbacks: list[TrainerCallback] | None = None) -> Path
         metrics = trainer.evaluate()
         if trainer.is_world_process_zero():
             (Path(cfg.output_dir) / "eval_results.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            # The mean accuracy first, then one per dimension.
+            accuracy = ", ".join(f"{k.removeprefix('eval_')} {v:.3f}" for k, v in sorted(
+                metrics.items(), key=lambda kv: kv[0] != "eval_accuracy") if k.startswith("eval_accuracy"))
+            logger.info("held-out pairwise accuracy on %d records: %s (all metrics: %s)", len(eval_records),
+                        accuracy, Path(cfg.output_dir) / "eval_results.json")
     return Path(cfg.output_dir)

@@ -46,6 +46,45 @@ def read_records(source: str, split: str, out_dir: Path, on_error: str = "raise"
     return read_jsonl(path, on_error=on_error)
 
 
+def missing_media(record) -> list[Path]:
+    """Local media files (paths and frame images) a record names that do not exist; URLs and bytes are not checked."""
+    items = list(record.media)
+    for side in (getattr(record, "a", None), getattr(record, "b", None)):
+        items += side.media if side is not None else []
+    paths = [p for item in items for p in ([item.local_path()] if item.path else item.frame_paths())]
+    return [p for p in paths if not p.exists()]
+
+
+def check_media(records: list, source: str, on_error: str = "raise", hint: str = "") -> list:
+    """Records whose local media all exist; a missing file raises `DataError` ("raise") or drops the record ("skip").
+
+    Args:
+        records: the records.
+        source: the data path, named in messages.
+        on_error: "raise" or "skip".
+        hint: what to do, appended to the error (e.g. how to skip such records).
+
+    Returns:
+        The records kept, in order.
+    """
+    from mmreward.errors import DataError
+
+    kept = []
+    for record in records:
+        missing = missing_media(record)
+        if not missing:
+            kept.append(record)
+            continue
+        message = f"{source}: record {record.id}: media file {missing[0]} does not exist"
+        if on_error != "skip":
+            raise DataError(message + (f"; {hint}" if hint else ""))
+        logger.warning("%s; record skipped", message)
+    if len(kept) < len(records):
+        logger.warning("%s: %d of %d records skipped for missing media", source, len(records) - len(kept),
+                       len(records))
+    return kept
+
+
 def load_records(cfg) -> tuple[list, list]:
     """(train records, eval records) as configured; eval falls back to the recipe's eval split."""
     out_dir = Path(cfg.output_dir)
@@ -59,6 +98,10 @@ def load_records(cfg) -> tuple[list, list]:
             evaluation = []
     else:
         evaluation = []
+    # A missing file would otherwise surface mid-training as a traceback from the data loader.
+    hint = "fix the path, or pass --data_on_error skip to train without such records"
+    train = check_media(train, cfg.train_data, cfg.data_on_error, hint)
+    evaluation = check_media(evaluation, cfg.eval_data or cfg.train_data, cfg.data_on_error, hint)
     if not train:
         raise ValueError(f"{cfg.train_data}: no training records")
     logger.info("training on %d records, evaluating on %d", len(train), len(evaluation))

@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 RUN_RECORD = "mmreward_run.yaml"
 COMPLETE_MARKER = "mmreward_complete"
 LATEST = ("latest", "auto", "true", "True")
-# Files whose presence means a folder holds a run (besides checkpoint-N folders).
-RUN_FILES = (RUN_RECORD, "mmreward_config.json", "trainer_state.json", "rft_stats.json")
+# Files whose presence means a folder holds a run (besides checkpoint-N folders). A run record alone does not:
+# a run stopped before its first checkpoint left nothing to resume from or to mix up, so rerunning it is fine.
+RUN_FILES = ("mmreward_config.json", "trainer_state.json", "rft_stats.json")
 # Fields that may differ between a run and its resume: where and how it logs, saves and evaluates, and the
 # process layout. Everything else changes what is trained, so a checkpoint written under another value is refused.
 _FREE_PREFIXES = ("logging_", "save_", "eval_", "hub_", "dataloader_", "log_", "ddp_", "trackio")

@@ -66,3 +66,12 @@ def test_bad_value_names_the_flag_and_refusals_are_config_errors(tmp_path):
 def test_cli_exit_code_2_for_a_flag_typo(capsys):
     assert main(["train", "bt", "--model", "m", "--train_data", "d", "--lerning_rate", "1"]) == 2
     assert "--lerning_rate: unknown flag; did you mean --learning_rate" in capsys.readouterr().out
+
+
+def test_flags_for_text_fields_keep_the_text_typed():
+    # YAML would read `no` as False and `123` as a number; a text field gets what was typed.
+    cfg = load_config(BTConfig, None, ["--model", "m", "--train_data", "d", "--save_strategy", "no", "--use_cpu",
+                                       "true", "--run_name", "123", "--eval_data", "null"])
+    assert cfg.save_strategy == "no" and cfg.run_name == "123" and cfg.eval_data is None
+    with pytest.raises(ConfigError, match=r"^--dimensions: '\[VQ' is not a valid value"):
+        load_config(BTConfig, None, ["--model", "m", "--train_data", "d", "--dimensions", "[VQ"])

@@ -1,0 +1,63 @@
+"""First-hour messages of training: missing media name the record and the data_on_error hint, `data validate
+--check-media` finds missing files, `train bt` says its held-out accuracy."""
+
+import json
+
+from testkit import make_pair
+
+from mmreward.cli import main
+
+
+def _pairs(tmp_path, scoring_media, missing=True):
+    rows = [make_pair("ok0", f"{scoring_media}/i0.png", f"{scoring_media}/i1.png", label="A"),
+            make_pair("ok1", f"{scoring_media}/i1.png", f"{scoring_media}/i2.png", label="B"),
+            make_pair("ok2", f"{scoring_media}/i2.png", f"{scoring_media}/i0.png", label="A")]
+    if missing:
+        rows.insert(1, make_pair("gone", f"{scoring_media}/v0.mp4", "videos/nowhere.mp4"))
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _train_args(tiny_checkpoint, data, out, *extra):
+    return ["train", "bt", "--model", str(tiny_checkpoint("qwen2_5_vl")), "--train_data", str(data),
+            "--output_dir", str(out), "--max_steps", "1", "--per_device_train_batch_size", "2", "--use_cpu", "true",
+            "--save_strategy", "no", "--disable_tqdm", "true", *extra]
+
+
+def test_missing_video_in_train_bt_is_one_message_with_the_hint(tiny_checkpoint, scoring_media, tmp_path, capsys):
+    data = _pairs(tmp_path, scoring_media)
+    tiny_checkpoint("qwen2_5_vl")
+    capsys.readouterr()  # building the session's tiny checkpoint may have written progress; only the command counts
+    assert main(_train_args(tiny_checkpoint, data, tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert err == (f"mmreward train bt: error: {data}: record gone: media file {tmp_path}/videos/nowhere.mp4 "
+                   "does not exist; fix the path, or pass --data_on_error skip to train without such records\n")
+    assert "Traceback" not in err
+
+
+def test_data_on_error_skip_trains_without_the_record_and_logs_held_out_accuracy(tiny_checkpoint, scoring_media,
+                                                                                 tmp_path, capsys):
+    data = _pairs(tmp_path, scoring_media)
+    code = main(_train_args(tiny_checkpoint, data, tmp_path / "o", "--data_on_error", "skip", "--eval_data", str(data)))
+    assert code == 0
+    out = capsys.readouterr()
+    log = out.out + out.err  # the CLI logs to stdout
+    assert "record gone: media file" in log and "1 of 4 records skipped for missing media" in log
+    metrics = json.loads((tmp_path / "o" / "eval_results.json").read_text())
+    line = next(x for x in log.splitlines() if x.startswith("held-out pairwise accuracy"))
+    assert line.startswith(f"held-out pairwise accuracy on 3 records: accuracy {metrics['eval_accuracy']:.3f}, "
+                           f"accuracy_overall {metrics['eval_accuracy_overall']:.3f}")
+
+
+def test_data_validate_check_media(tmp_path, scoring_media, capsys):
+    data = _pairs(tmp_path, scoring_media)
+    assert main(["data", "validate", str(data)]) == 0  # the schema alone is fine
+    assert main(["data", "validate", str(data), "--check-media"]) == 1
+    out = capsys.readouterr()
+    assert f"record gone: media file {tmp_path}/videos/nowhere.mp4 does not exist" in out.out + out.err
+    assert main(["data", "validate", str(data), "--check-media", "--on-error", "skip"]) == 0
+    out = capsys.readouterr()
+    assert "3 valid records" in out.out + out.err
+    clean = _pairs(tmp_path, scoring_media, missing=False)
+    assert main(["data", "validate", str(clean), "--check-media"]) == 0
