@@ -358,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     from mmreward.errors import MMRewardError
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    # -v / --verbose is a global flag; accept it anywhere (people add it at the end after an error).
+    flags = [token for token in argv if token in ("-v", "--verbose")]
+    args = build_parser().parse_args(flags[:1] + [token for token in argv if token not in ("-v", "--verbose")])
     _setup_logging(args.verbose)
     try:
         return args.func(args)

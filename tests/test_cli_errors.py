@@ -156,8 +156,10 @@ def test_a_bad_flag_is_argparse_exit_2_without_traceback(capsys):
     assert err.splitlines()[-1].startswith("mmreward score: error: argument --on-error: invalid choice: 'maybe'")
 
 
-def test_verbose_shows_the_traceback_then_the_message(tmp_path, pairs, capsys):
-    code = main(["-v", *_train(tmp_path, pairs, tmp_path / "nope")])
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_verbose_shows_the_traceback_then_the_message(where, tmp_path, pairs, capsys):
+    argv = _train(tmp_path, pairs, tmp_path / "nope")
+    code = main(["-v", *argv] if where == "first" else [*argv, "-v"])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("Traceback") and "CheckpointError" in err
