@@ -136,20 +136,24 @@ def _check_duration(label: str, covered: float, declared: float | None, fps: flo
         )
 
 
-def _demux(container, stream, label: str) -> tuple[list, list[bool]]:
-    """Timestamps (pts, or dts when pts is missing) and keyframe flags of every packet, in decode order."""
+def _demux(container, stream, label: str) -> tuple[list, list[bool], int | None]:
+    """Timestamps (pts, or dts when pts is missing) and keyframe flags of every packet in decode order,
+    and the latest packet end (pts + duration) when the container gives packet durations."""
     import av
 
-    stamps, keys = [], []
+    stamps, keys, end = [], [], None
     try:
         for packet in container.demux(stream):
             if packet.size == 0:  # flush packet at EOF
                 continue
-            stamps.append(packet.pts if packet.pts is not None else packet.dts)
+            t = packet.pts if packet.pts is not None else packet.dts
+            stamps.append(t)
             keys.append(packet.is_keyframe)
+            if t is not None and packet.duration:
+                end = t + packet.duration if end is None else max(end, t + packet.duration)
     except (av.FFmpegError, OSError) as e:
         raise MediaError(f"{label}: truncated or corrupt stream ({reason(e)})") from e
-    return stamps, keys
+    return stamps, keys, end
 
 
 def build_index(container, stream, label: str) -> FrameIndex:
@@ -159,7 +163,7 @@ def build_index(container, stream, label: str) -> FrameIndex:
         MediaError: zero frames, unknown frame rate, or a truncated stream.
     """
     fps = stream_fps(stream, label)
-    stamps, keys = _demux(container, stream, label)
+    stamps, keys, packets_end = _demux(container, stream, label)
     total = len(stamps)
     if total == 0:
         raise MediaError(f"{label}: zero frames in the video stream")
@@ -187,7 +191,11 @@ def build_index(container, stream, label: str) -> FrameIndex:
         width=stream.codec_context.width,
         height=stream.codec_context.height,
     )
-    _check_duration(label, index.duration, _declared_duration(container, stream), fps)
+    covered = index.duration
+    if pts is not None and packets_end is not None:
+        # Packet durations know how long the last frame is held (a still at the end of a slideshow).
+        covered = max(covered, float((packets_end - pts[0]) * base))
+    _check_duration(label, covered, _declared_duration(container, stream), fps)
     if not cfr:
         log.debug("%s: variable frame rate (%d frames over %.2f s)", label, total, index.duration)
     return index
