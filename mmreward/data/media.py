@@ -150,16 +150,18 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     integer or float image has no declared range: values already within 0..255 (1.0 for floats) are
     kept, anything larger is scaled by its own maximum.
     """
-    values = np.asarray(image, dtype=np.float64)
     if image.mode.startswith("I;16") or (image.mode == "I" and image.format == "PNG"):
-        scale = 255 / 65535
-    elif image.mode == "F" and values.size and np.nanmax(values) <= 1.0:
+        # Integer maths (4 bytes a pixel, not 8): round(v / 257) == (v + 128) // 257 for integers.
+        values = np.asarray(image).astype(np.uint32, copy=False)
+        return Image.fromarray(((np.minimum(values, 65535) + 128) // 257).astype(np.uint8))  # 2-D uint8 -> mode "L"
+    values = np.asarray(image, dtype=np.float32)
+    if image.mode == "F" and values.size and np.nanmax(values) <= 1.0:
         scale = 255.0
     else:
         top = float(np.nanmax(values)) if values.size else 0.0
         scale = 1.0 if top <= 255 else 255 / top
     values = np.nan_to_num(values * scale, nan=0.0)
-    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8))  # 2-D uint8 -> mode "L"
 
 
 def load_image(
