@@ -221,3 +221,24 @@ def test_backends_differ_only_in_colour_conversion_on_odd_size_vp9(tmp_path):
         errors[reader_cls.name] = np.mean([np.abs(f.astype(int) - sources[i]).mean() for f, i in
                                            zip(frames, [0, 5, 11])])
     assert abs(errors["decord"] - errors["pyav"]) < 0.5, errors
+
+
+def test_plan_frames_time_rule_by_hand():
+    """The pure planner on a hand-made VFR clock: 0, 0.5, 1.0 s, then every 0.1 s to 2.0 s (13 frames)."""
+    from mmreward.data.media_sampling import plan_frames
+
+    times = [0.0, 0.5, 1.0] + [round(1.1 + 0.1 * k, 10) for k in range(10)]
+    p = plan_frames(VideoSampling(nframes=4), None, None, times, 6.0, cfr=False)
+    # linspace(0, 2.0, 4) = 0, 0.667, 1.333, 2.0 -> nearest 0.0 (0), 0.5 (1), 1.3 (5), 2.0 (12)
+    assert p.indices == [0, 1, 5, 12] and p.timestamps == pytest.approx([0.0, 0.5, 1.3, 2.0])
+    assert p.duration == pytest.approx(2.1)  # last frame + its interval
+    w = plan_frames(VideoSampling(fps=2.0, min_frames=2), 0.4, 1.55, times, 6.0, cfr=False)
+    # frames at 0.5 .. 1.5 (positions 1..7); they cover 0.5 .. 1.6 s = 1.1 s x 2 fps -> 2 frames
+    assert w.indices == [1, 7] and w.fps == pytest.approx(2 / 1.1)
+    with pytest.raises(ValueError, match="outside the video"):
+        plan_frames(VideoSampling(nframes=2), 2.5, None, times, 6.0, cfr=False)
+    with pytest.raises(ValueError, match="fewer than 2 frames"):
+        plan_frames(VideoSampling(nframes=2), 0.1, 0.4, times, 6.0, cfr=False)
+    cfr = [i / 10 for i in range(13)]  # constant rate: qwen-vl-utils' index rule, times from the stream
+    c = plan_frames(VideoSampling(nframes=4), None, None, cfr, 10.0, cfr=True)
+    assert c.indices == [0, 4, 8, 12] and c.fps == pytest.approx(4 / 13 * 10)
