@@ -116,6 +116,18 @@ def read_base64(payload: str, label: str) -> bytes:
     return data
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects to http(s) only: urllib would also follow one to ftp://, outside these limits."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not newurl.lower().startswith(("http://", "https://")):
+            raise MediaError(f"{req.full_url}: redirect to {newurl[:200]} refused (only http and https)")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def download(url: str) -> bytes:
     """GET ``url`` within ``url_deadline_s`` seconds in total and at most ``max_bytes`` bytes.
 
@@ -125,7 +137,7 @@ def download(url: str) -> bytes:
     lim = _LIMITS
     deadline = time.monotonic() + lim.url_deadline_s
     try:
-        with urllib.request.urlopen(url, timeout=lim.url_deadline_s) as response:
+        with _OPENER.open(url, timeout=lim.url_deadline_s) as response:
             declared = response.headers.get("Content-Length")
             if declared and declared.strip().isdigit() and int(declared) > lim.max_bytes:
                 raise MediaError(

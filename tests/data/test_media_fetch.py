@@ -49,6 +49,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     return
                 time.sleep(0.05)
+        elif self.path == "/to-ftp":
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/secret.png")
+            self.end_headers()
+        elif self.path == "/to-ok":
+            self.send_response(302)
+            self.send_header("Location", "/ok.png")
+            self.end_headers()
         else:
             self.send_error(404)
 
@@ -86,6 +94,9 @@ def test_download_ok_and_http_errors(server, limits):
     assert load_image(f"{server}/ok.png").size == (20, 10)
     with pytest.raises(MediaError, match=r"/missing.png: download failed \(HTTP Error 404"):
         load_image(f"{server}/missing.png")
+    assert load_image(f"{server}/to-ok").size == (20, 10)  # http redirects are followed
+    with pytest.raises(MediaError, match=r"to-ftp: redirect to ftp://127.0.0.1/secret.png refused"):
+        load_image(f"{server}/to-ftp")
 
 
 def test_size_cap_by_header_and_while_reading(server, limits):
