@@ -260,7 +260,21 @@ class _RequestError(MediaError):
 
 
 def plan(label: str, s: VideoSampling, start, end, index: FrameIndex) -> FramePlan:
-    """The frames ``s`` samples from a video with this frame index (``media_sampling.plan_frames``)."""
+    """The frames ``s`` samples from a video with this frame index (``media_sampling.plan_frames``).
+
+    Args:
+        label: names the source in error messages.
+        s: the sampling request.
+        start: window start in seconds (None = beginning).
+        end: window end in seconds (None = end).
+        index: the stream's FrameIndex.
+
+    Returns:
+        The FramePlan.
+
+    Raises:
+        MediaError: the request does not fit the video (window, frame count).
+    """
     try:
         return plan_frames(s, start, end, index.times, index.native_fps, index.cfr)
     except ValueError as e:

@@ -95,6 +95,13 @@ def read_base64(payload: str, label: str) -> bytes:
     """Decode base64 (standard or URL-safe alphabet, padding optional), refusing oversize payloads
     before decoding them.
 
+    Args:
+        payload: the base64 text (whitespace allowed).
+        label: names the source in error messages.
+
+    Returns:
+        The decoded bytes.
+
     Raises:
         MediaError: invalid base64, or a payload that decodes to more than ``max_bytes``.
     """
@@ -130,6 +137,12 @@ _OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
 
 def download(url: str) -> bytes:
     """GET ``url`` within ``url_deadline_s`` seconds in total and at most ``max_bytes`` bytes.
+
+    Args:
+        url: an http(s) URL; redirects are followed to http(s) URLs only.
+
+    Returns:
+        The response body.
 
     Raises:
         MediaError: connection / HTTP failure, deadline passed, or body larger than the limit.

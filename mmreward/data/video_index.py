@@ -159,6 +159,14 @@ def _demux(container, stream, label: str) -> tuple[list, list[bool], int | None]
 def build_index(container, stream, label: str) -> FrameIndex:
     """Demux ``stream`` of an open PyAV ``container`` (from its current position) into a FrameIndex.
 
+    Args:
+        container: an open PyAV input container.
+        stream: its video stream (``video_stream``).
+        label: names the source in error messages.
+
+    Returns:
+        The FrameIndex.
+
     Raises:
         MediaError: zero frames, unknown frame rate, or a truncated stream.
     """
@@ -202,7 +210,13 @@ def build_index(container, stream, label: str) -> FrameIndex:
 
 
 def probe_index(src) -> FrameIndex:
-    """Open ``src`` (a ``video_backends.VideoSource``) with PyAV and build its FrameIndex.
+    """Open ``src`` with PyAV and build its FrameIndex.
+
+    Args:
+        src: a ``video_backends.VideoSource`` (path or bytes, and the label for messages).
+
+    Returns:
+        The FrameIndex.
 
     Raises:
         MediaError: not a readable video, no video stream, too large frames, truncated stream.
@@ -212,7 +226,17 @@ def probe_index(src) -> FrameIndex:
 
 
 def nearest(times: list[float], t: float, lo: int, hi: int) -> int:
-    """Position in ``times[lo:hi + 1]`` (sorted) whose time is nearest to ``t`` (earlier on a tie)."""
+    """Position in ``times[lo:hi + 1]`` whose time is nearest to ``t`` (the earlier one on a tie).
+
+    Args:
+        times: sorted frame times in seconds.
+        t: the wanted time.
+        lo: first candidate position.
+        hi: last candidate position (inclusive).
+
+    Returns:
+        A position in [lo, hi].
+    """
     import bisect
 
     k = min(max(bisect.bisect_left(times, t, lo, hi + 1), lo), hi)
