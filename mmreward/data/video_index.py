@@ -82,6 +82,8 @@ def video_stream(container, label: str):
     if not container.streams.video:
         raise MediaError(f"{label}: no video stream")
     stream = container.streams.video[0]
+    if stream.codec_context is None:  # a codec id FFmpeg has no decoder for (or a mangled header)
+        raise MediaError(f"{label}: no decoder for the video codec (unsupported or corrupt header)")
     width, height = stream.codec_context.width, stream.codec_context.height
     if width * height > DEFAULT_MAX_SOURCE_PIXELS:
         raise MediaError(

@@ -242,3 +242,27 @@ def test_plan_frames_time_rule_by_hand():
     cfr = [i / 10 for i in range(13)]  # constant rate: qwen-vl-utils' index rule, times from the stream
     c = plan_frames(VideoSampling(nframes=4), None, None, cfr, 10.0, cfr=True)
     assert c.indices == [0, 4, 8, 12] and c.fps == pytest.approx(4 / 13 * 10)
+
+
+def test_mutated_videos_raise_only_media_error(tmp_path):
+    """Hostile input: bit flips, cuts and overwritten runs in four containers (seeded; case 42 once
+    reached PyAV with no codec context and raised AttributeError)."""
+    rng = np.random.default_rng(1)
+    kinds = [(".mp4", {}), (".webm", {"codec": "libvpx-vp9"}), (".avi", {"codec": "mpeg4"}), (".mkv", {"gop": 5})]
+    sources = [write_index_video(tmp_path / f"v{i}{ext}", 30, fps=10, **kw).read_bytes()
+               for i, (ext, kw) in enumerate(kinds)]
+    for k in range(48):
+        data = bytearray(sources[k % 4])
+        if k % 3 == 0:
+            for _ in range(20):
+                data[rng.integers(0, len(data))] = rng.integers(0, 256)
+        elif k % 3 == 1:
+            data = data[: rng.integers(1, len(data))]
+        else:
+            at = rng.integers(0, len(data) - 100)
+            data[at : at + 100] = rng.integers(0, 256, 100, dtype=np.uint8).tobytes()
+        try:
+            video = load_video(bytes(data), nframes=4, cache=False)
+        except MediaError:
+            continue
+        assert video.frames.shape[0] == 4 and len(video.indices) == 4
