@@ -77,12 +77,12 @@ class JudgeScorer:
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs) -> JudgeScorer:
         """Load a judge saved with `save_pretrained` (config + the VLM or its adapter)."""
-        from mmreward.models.checkpoint import load_backbone, read_config
+        from mmreward.models.checkpoint import CONFIG_NAME, config_from_dict, load_backbone, read_config
 
         raw = read_config(path)
         raw.pop("scorer", None)
         lora = raw.pop("lora", None) is not None
-        config = JudgeConfig(**raw)
+        config = config_from_dict(JudgeConfig, raw, Path(path) / CONFIG_NAME)
         model, processor = load_backbone(Path(path), config.backbone, lora=lora, **kwargs)
         return cls(model.eval(), processor, config)
 

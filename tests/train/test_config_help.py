@@ -65,7 +65,7 @@ def test_bad_value_names_the_flag_and_refusals_are_config_errors(tmp_path):
 
 def test_cli_exit_code_2_for_a_flag_typo(capsys):
     assert main(["train", "bt", "--model", "m", "--train_data", "d", "--lerning_rate", "1"]) == 2
-    assert "--lerning_rate: unknown flag; did you mean --learning_rate" in capsys.readouterr().out
+    assert "--lerning_rate: unknown flag; did you mean --learning_rate" in capsys.readouterr().err
 
 
 def test_flags_for_text_fields_keep_the_text_typed():
