@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mmreward.errors import ConfigError, DataError
 from mmreward.evaluation.benchmarks import BenchmarkData, get_benchmark
-from mmreward.evaluation.metric_glue import clean, compute_metrics
+from mmreward.evaluation.metrics.glue import clean, compute_metrics
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, summarize_protocol
 from mmreward.evaluation.report import write_plots, write_table
 
@@ -137,23 +137,25 @@ def _media_path(record) -> str:
 
 
 def _pair_row(record, result) -> dict:
-    """The per-sample fields of a preference pair (see `metric_glue` for how metrics read them)."""
-    human = record.meta.get("human")
-    row = {"label": None if human is not None and human.get("Overall") is None else record.label,
-           "dimensions": record.dimensions or None, "margin": result.margin, "preferred": result.preferred,
-           "consistent": result.consistent, "parse_failures": result.parse_failures,
+    """The per-sample fields of a preference pair (see `metrics.glue` for how metrics read them)."""
+    row = {"label": record.label, "dimensions": record.dimensions or None, "margin": result.margin,
+           "preferred": result.preferred, "consistent": result.consistent, "parse_failures": result.parse_failures,
            "scores": getattr(result, "scores", None) or None,
            "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "overall", "error")}
                        for s in getattr(result, "samples", [])]}
-    if human is not None:
-        row["human"] = human
-    row.update({k: record.meta[k] for k in ("vote_type", "hard", "source_id") if k in record.meta})
+    human = record.meta.get("human")
+    if isinstance(human, dict) and human.get("Overall") is None:
+        # The benchmark's own label cell was empty (VideoGen-RewardBench): the record's "tie" is a placeholder.
+        row["label"] = None
     row["media_path"] = _media_path(record)
     return row
 
 
-def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dict]:
-    """Per-sample output rows (JSON-ready), with the record's position for ordering after a gather."""
+def _sample_rows(data: BenchmarkData, fields: tuple[str, ...], offset: int, records, results) -> list[dict]:
+    """Per-sample output rows (JSON-ready), with the record's position for ordering after a gather.
+
+    `fields` are the benchmark's `row_fields`: the `meta` keys its metrics read, copied when present.
+    """
     rows = []
     for i, (record, result) in enumerate(zip(records, results)):
         row = {"index": offset + i, "id": record.id, **{k: record.meta.get(k) for k in ("category", "subcategory",
@@ -162,6 +164,7 @@ def _sample_rows(data: BenchmarkData, offset: int, records, results) -> list[dic
             row.update(_pair_row(record, result))
         else:
             row.update(score=result.score, rank=record.meta.get("rank"), correct=record.meta.get("correct"))
+        row.update({k: record.meta[k] for k in fields if k in record.meta})
         row["failure"] = _failure(result)
         if getattr(result, "error", None):
             row["error"] = result.error
@@ -227,7 +230,8 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     else:
         results = scorer.score(shard, **score_kwargs)
     timings["score"] = time.perf_counter() - t1
-    rows = sorted(_gather(_sample_rows(data, rank * size, shard, results), world), key=lambda r: r["index"])
+    rows = _gather(_sample_rows(data, spec.row_fields, rank * size, shard, results), world)
+    rows.sort(key=lambda r: r["index"])
     if rank != 0:
         return {}
     t2 = time.perf_counter()

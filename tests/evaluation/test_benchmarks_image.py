@@ -1,4 +1,4 @@
-"""Tests for the image and text benchmark loaders (mmreward.evaluation.benchmarks_image / benchmarks_text).
+"""Tests for the image and text benchmark loaders (mmreward.evaluation.benchmarks.image / .text).
 
 Each loader reads fixture files written in the benchmark's published layout. Text fields are the verbatim rows
 of /work/shared/BENCHMARKS.md §5 (long text trimmed with "…" as there); rows marked "constructed" add the cases
@@ -20,8 +20,9 @@ from PIL import Image
 
 from mmreward.data.schema import PointwiseRecord, PreferencePair, parse_record
 from mmreward.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from mmreward.evaluation.benchmarks_image import dense_ranks, vlrb_category
-from mmreward.evaluation.metrics_grouped import mmrb_bucket as mmrb_subcategory
+from mmreward.evaluation.benchmarks.image import vlrb_category
+from mmreward.evaluation.benchmarks.tables import dense_ranks
+from mmreward.evaluation.metrics import mmrb_bucket as mmrb_subcategory
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -375,15 +376,12 @@ def test_rewardbench2(tmp_path, caplog):
 # ---- registry and layout errors ----
 
 def test_registry_entries():
-    from mmreward.evaluation import benchmarks_image, benchmarks_text
-
     metric_names = {"vlrb", "mmrb", "mmrlhf", "imagereward", "hpd_inversion", "pickapic", "rb2",
                     "accuracy_without_ties"}
     for name in MINE:
         spec = BENCHMARKS[name]
-        module, func = spec.loader.split(":")
-        assert callable(getattr({"benchmarks_image": benchmarks_image, "benchmarks_text": benchmarks_text}[module],
-                                func))
+        assert callable(spec.loader)
+        assert spec.loader.__module__ in ("mmreward.evaluation.benchmarks.image", "mmreward.evaluation.benchmarks.text")
         assert spec.metrics and set(spec.metrics) <= metric_names and spec.download and spec.description
 
 

@@ -1,4 +1,4 @@
-"""Tests for mmreward.evaluation.benchmarks_video: each loader on a few rows in its published layout.
+"""Tests for mmreward.evaluation.benchmarks.video: each loader on a few rows in its published layout.
 
 Rows follow /work/shared/BENCHMARKS.md §2.4-§2.6 and §5.4, §5.5, §5.7: prompts, paths, hashes and labels are
 verbatim where §5 gives them; model names, fps and the extra rows are made up to cover every label. Videos are
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from mmreward.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from mmreward.evaluation.benchmarks_video import (
+from mmreward.evaluation.benchmarks.video import (
     load_genai_bench_edit,
     load_genai_bench_image,
     load_genai_bench_video,
@@ -26,7 +26,7 @@ from mmreward.evaluation.benchmarks_video import (
     load_videogen_rewardbench,
 )
 
-LOG = "mmreward.evaluation.benchmarks_video"
+LOG = "mmreward.evaluation.benchmarks"
 COMMIT = "89761f4" + "a" * 33
 
 
@@ -363,5 +363,5 @@ def test_registry_entries():
                 "mjbench_video": ("mjbench_video",)}
     for name, metrics in expected.items():
         spec = BENCHMARKS[name]
-        assert spec.loader.startswith("benchmarks_video:load_") and spec.metrics == metrics
+        assert spec.loader.__module__ == "mmreward.evaluation.benchmarks.video" and spec.metrics == metrics
         assert "huggingface-cli download" in spec.download

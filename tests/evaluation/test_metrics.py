@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mmreward.evaluation.benchmarks import BENCHMARKS
-from mmreward.evaluation.metric_glue import METRICS
 from mmreward.evaluation.metrics import (
     PICKAPIC_THRESHOLDS,
     accuracy_without_ties,
@@ -44,6 +43,7 @@ from mmreward.evaluation.metrics import (
     vlrb_scores,
     vlrb_source,
 )
+from mmreward.evaluation.metrics.glue import METRICS
 
 # ---------------------------------------------------------------- plain pairwise accuracy
 
@@ -536,8 +536,8 @@ def test_rb2_final_and_scores():
 
 
 def test_one_metric_registry_covers_every_benchmark():
-    # The runner reads metric_glue.METRICS; every name a benchmark lists must be there, and nothing else is a
-    # registry (metrics.py only holds the maths).
+    # The runner reads metrics.glue.METRICS; every name a benchmark lists must be there, and nothing else is a
+    # registry (the metrics package only holds the maths).
     import mmreward.evaluation.metrics as metrics_module
 
     assert not hasattr(metrics_module, "METRICS")

@@ -209,7 +209,7 @@ def test_bad_suites_and_protocols_are_clear_errors(tmp_path, head_ckpt, videogen
 
 
 def test_empty_denominators_are_null_with_a_note_not_nan():
-    from mmreward.evaluation.metric_glue import compute_metrics
+    from mmreward.evaluation.metrics.glue import compute_metrics
 
     rows = [{"id": "RLAIF-V-1", "label": "A", "margin": None, "preferred": None, "failure": "media"},
             {"id": "mathverse_2", "label": "A", "margin": None, "preferred": None, "failure": "unparsed"}]

@@ -1,4 +1,4 @@
-"""Plumbing shared by the benchmark loaders (`benchmarks_image`, `benchmarks_text`, `benchmarks_video`).
+"""Helpers shared by the benchmark loaders (`image`, `text`, `video`; row plumbing in `tables`).
 
 - `check_options`: an unknown option is an error, so a typo cannot silently do nothing.
 - `dataset_revision`: what exactly was evaluated. The Hub commit when the files say so (HF cache

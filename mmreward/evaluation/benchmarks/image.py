@@ -4,8 +4,8 @@
 
 Pairs (`PreferencePair`): VL-RewardBench, Multimodal RewardBench, MM-RLHF-RewardBench, Pick-a-Pic v2.
 List-wise (one `PointwiseRecord` per image, `meta["group"]`, `meta["rank"]`): ImageReward test, HPDv2 test.
-RewardBench 2 (text) is in `benchmarks_text` and shares the plumbing here, which builds on
-`benchmarks_common` (options, revision, size warnings, embedded images). `BENCHMARKS[name].download` says how to
+RewardBench 2 (text) is in `text.py`. Both use the plumbing of `tables.py` (layout search, row conversion,
+size checks) and `common.py` (options, revision, embedded images). `BENCHMARKS[name].download` says how to
 get each one.
 
 Options of every loader: `media_dir` (where embedded image bytes are written; default
@@ -17,211 +17,26 @@ Sizes other than the paper's are logged as warnings and kept in `info["warnings"
 
 from __future__ import annotations
 
-import os
-import re
-from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair, RecordError
-from mmreward.data.sources import BadRow, SourceSpec, frames_dir, json_safe, media_path, save_image
-from mmreward.data.sources_io import find_tables, iter_tables
-from mmreward.evaluation.benchmarks import BENCHMARKS, BenchmarkData
-from mmreward.evaluation.benchmarks_common import (
-    check_options,
-    dataset_revision,
-    embedded_image,
-    log_skips,
-    size_warnings,
+from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair
+from mmreward.data.sources import BadRow, json_safe, save_image
+from mmreward.evaluation.benchmarks.spec import BenchmarkData, download_text
+from mmreward.evaluation.benchmarks.tables import (
+    Source,
+    convert,
+    dense_ranks,
+    embedded_or_local_image,
+    finish,
+    local_media,
+    open_source,
+    text_field,
 )
-from mmreward.evaluation.metrics_grouped import mmrb_bucket
-
-OPTIONS = ("media_dir", "media_root", "split", "on_error")
-# Row errors that mean "this row is malformed" rather than a bug here: the rows are untrusted data.
-_ROW_ERRORS = (BadRow, RecordError, KeyError, TypeError, ValueError, IndexError, AttributeError)
-
-
-# ---- shared plumbing: open a source, convert rows, finish with size checks ----
-
-@dataclass
-class Source:
-    """An opened benchmark source: its table(s), where its media live, and its revision."""
-
-    name: str
-    spec: SourceSpec
-    # Table files in reading order, or a datasets.Dataset (hub id or save_to_disk folder).
-    tables: Any
-    # Folders that relative media paths are tried against, in order.
-    roots: list[Path]
-    media_dir: Path
-    revision: str | None
-    on_error: str
-    skipped: dict[int, str] = field(default_factory=dict)
-
-
-def open_source(name: str, source: Any, options: dict, *, split: str = "test", files: tuple[str, ...] = (),
-                media_subdirs: tuple[str, ...] = ("",)) -> Source:
-    """Find a benchmark's table in its published layout and work out its media folders and revision.
-
-    Args:
-        name: registry name (its `download` text goes into errors; media go under `<media_dir>/<name>`).
-        options: loader options (module docstring); unknown keys are an error. `split` overrides `split`.
-        files: glob patterns of the benchmark's table file(s) inside a folder, tried first.
-        media_subdirs: sub-folders of the data folder that relative media paths may be relative to.
-
-    Returns:
-        The Source. Raises FileNotFoundError naming the expected layout and how to download it.
-    """
-    check_options(name, options, OPTIONS)
-    on_error = options.get("on_error", "raise")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f'{name}: on_error must be "raise" or "skip", got {on_error!r}')
-    hint = f"Expected the {name} layout ({', '.join(files) or 'parquet shards'}). {download_text(name)}"
-    spec = SourceSpec(name=name, converter=name, path=str(source), split=options.get("split") or split)
-    tables = find_tables(spec.path, spec.split, files, hint)
-    local = Path(str(source)).expanduser().absolute()
-    is_local = local.exists()
-    folders = [local if local.is_dir() else local.parent] if is_local else []
-    if isinstance(tables, list):
-        folders.insert(0, tables[0].absolute().parent)
-    if options.get("media_root"):
-        roots = [Path(options["media_root"]).expanduser().absolute()]
-    else:
-        roots = list(dict.fromkeys(f / sub for f in folders for sub in media_subdirs))
-    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "mmreward" / "benchmark_media"
-    media_dir = Path(options["media_dir"]).expanduser().absolute() if options.get("media_dir") else (
-        folders[-1] / ".mmreward_media" if is_local else cache)
-    return Source(name, spec, tables, roots, media_dir, dataset_revision(tables, local if is_local else None),
-                  on_error)
-
-
-def download_text(name: str) -> str:
-    """Return the registry's "how to obtain" text for a benchmark ("" when it is not registered)."""
-    spec = BENCHMARKS.get(name)
-    return f"To obtain it: {spec.download}" if spec else ""
-
-
-def convert(src: Source, columns: tuple[str, ...], fn: Callable[[int, dict], Iterable[Any]]) -> list[Any]:
-    """Convert every row with `fn(row, obj) -> records` (raising BadRow for a bad row), honouring `on_error`.
-
-    Args:
-        columns: columns the first row must have; otherwise the file is not this benchmark (ValueError).
-
-    Returns:
-        The records, in row order, with ids made unique.
-    """
-    records: list[Any] = []
-    first = True
-    for row, obj in enumerate(iter_tables(src.tables)):
-        if obj is None:  # blank JSONL line
-            continue
-        if first and isinstance(obj, dict):
-            missing = [c for c in columns if c not in obj]
-            if missing:
-                raise ValueError(f"{src.spec.path}: not the {src.name} layout: missing column(s) "
-                                 f"{', '.join(missing)} (expected {', '.join(columns)}; got "
-                                 f"{', '.join(obj)}). {download_text(src.name)}")
-            first = False
-        try:
-            if isinstance(obj, str):
-                raise BadRow(obj)
-            records.extend(fn(row, obj))
-        except _ROW_ERRORS as err:
-            reason = str(err) if isinstance(err, (BadRow, RecordError)) else f"{type(err).__name__}: {err}"
-            if src.on_error == "raise":
-                raise ValueError(f"{src.name}: row {row} of {src.spec.path}: {reason} "
-                                 '(options on_error="skip" leaves such rows out)') from err
-            src.skipped[row] = reason
-    if first:
-        raise ValueError(f"{src.spec.path}: no rows found for {src.name}. {download_text(src.name)}")
-    log_skips(src.name, list(src.skipped.items()))
-    return unique_ids(records)
-
-
-def unique_ids(records: list[Any]) -> list[Any]:
-    """Give records that share an id the suffixes `#0`, `#1`, ... in order; ids used once stay as they are."""
-    counts = Counter(r.id for r in records)
-    seen: Counter = Counter()
-    for r in records:
-        if counts[r.id] > 1:
-            seen[r.id] += 1
-            r.id = f"{r.id}#{seen[r.id] - 1}"
-    return records
-
-
-def finish(src: Source, kind: str, records: list[Any], expected: dict[str, tuple[int, int | None, str]],
-           expected_size: int | None = None) -> BenchmarkData:
-    """Build the BenchmarkData ("pairs" or "listwise"), warning for each count that differs from the paper's.
-
-    `expected` maps what is counted (items, prompts, images) to (our count, the paper's or None, why they may
-    differ); `expected_size` is the paper's record count (the runner compares it with `len(records)`).
-    `info` gets the split, per-category counts (per group for list-wise data), skipped rows and warnings.
-    """
-    warnings = size_warnings(src.name, expected)
-    units = records if kind == "pairs" else {r.meta["group"]: r for r in records}.values()
-    info = {"source": src.spec.path, "split": src.spec.split, "records": len(records),
-            "categories": dict(Counter(r.meta.get("category") for r in units if r.meta.get("category"))),
-            "skipped": dict(src.skipped), "warnings": warnings}
-    return BenchmarkData(name=src.name, kind=kind, records=records, revision=src.revision,
-                         expected_size=expected_size, info=info)
-
-
-def local_media(kind: str, value: Any, src: Source) -> MediaItem:
-    """Return a MediaItem for a relative path, from the first of `src.roots` where it exists.
-
-    A folder becomes a "frames" item (its images in natural order). Raises BadRow when it is nowhere.
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise BadRow(f"{kind} path must be a non-empty string, got {value!r}")
-    for root in src.roots:
-        target = root / value
-        if target.is_dir():
-            return frames_dir(value, root)
-        if target.is_file():
-            return media_path(kind, value, root)
-    raise BadRow(f"{kind} not found: {value} (looked in {', '.join(str(r) for r in src.roots)})")
-
-
-def embedded_or_local_image(value: Any, src: Source, stem: str) -> MediaItem:
-    """Return a MediaItem for an image stored as bytes, a `{bytes, path}` struct, or a relative path.
-
-    Bytes are written to `<media_dir>/<name>/<stem>-<content hash>.<ext>` (`save_image_bytes`).
-    """
-    return embedded_image(value, src.media_dir / src.name, stem, lambda path: local_media("image", path, src))
-
-
-def text_field(obj: dict, key: str) -> str:
-    """Return `obj[key]` as text; empty text is kept (benchmarks are scored as published)."""
-    value = obj.get(key)
-    if not isinstance(value, str):
-        raise BadRow(f"field {key!r} must be text, got {type(value).__name__}")
-    return value
-
-
-def dense_ranks(ranks: list) -> list[int]:
-    """Map published ranks (smaller = better, ties equal) to dense ranks 1, 2, ... (1 = best).
-
-    >>> dense_ranks([1, 2, 5, 3])
-    [1, 2, 4, 3]
-    """
-    if not ranks or not all(isinstance(r, (int, float)) and not isinstance(r, bool) for r in ranks):
-        raise BadRow(f"ranks must be a non-empty list of numbers, got {ranks!r}"[:200])
-    order = {r: i + 1 for i, r in enumerate(sorted(set(ranks)))}
-    return [order[r] for r in ranks]
-
+from mmreward.evaluation.metrics import grouped
+from mmreward.evaluation.metrics.grouped import MMRLHF_CATEGORIES, mmrb_bucket
 
 # ---- VL-RewardBench ----
-
-# Official grouping (`cal.py`; its POVID branch has a typo, this is the intended rule, which gives the paper's
-# 183 / 749 / 318): the id cut at its first "_" or "-" names the source ...
-VLRB_SOURCES = {"RLAIF": "rlaif-v", "RLHF": "rlhf-v", "mathverse": "reasoning_tasks",
-                "mmmu": "reasoning_tasks", "wildvision": "wildvision-battle", "hallucination": "povid"}
-# ... and sources map to the three reported categories (anything else is VLFeedback, i.e. general).
-VLRB_CATEGORIES = {"vlfeedback": "general", "wildvision-battle": "general", "povid": "hallucination",
-                   "rlaif-v": "hallucination", "rlhf-v": "hallucination", "reasoning_tasks": "reasoning"}
-
 
 def vlrb_category(item_id: str) -> tuple[str, str]:
     """Return (category, source group) of a VL-RewardBench id under the official rule.
@@ -229,8 +44,9 @@ def vlrb_category(item_id: str) -> tuple[str, str]:
     >>> vlrb_category("RLAIF-V-14"), vlrb_category("hallucination_pair-1003")
     (('hallucination', 'rlaif-v'), ('hallucination', 'povid'))
     """
-    group = VLRB_SOURCES.get(re.split(r"[_-]", item_id, maxsplit=1)[0], "vlfeedback")
-    return VLRB_CATEGORIES[group], group
+    # `cal.py`'s rule (its POVID branch has a typo; this is the intended rule, which gives the paper's 183 /
+    # 749 / 318), kept once in `metrics.grouped`.
+    return grouped.vlrb_category(item_id), grouped.vlrb_source(item_id)
 
 
 def load_vl_rewardbench(source: Any, options: dict) -> BenchmarkData:
@@ -275,7 +91,7 @@ def load_multimodal_rewardbench(source: Any, options: dict) -> BenchmarkData:
 
     Reads `data/all_data.json` (prompts filled in by the repo's `scripts/0_download_data.py`), else
     `all_data_release.json`, whose rows lack `Text` until that script has run (such rows are errors).
-    `meta`: category (`Category` verbatim) and subcategory (the official bucket, `metrics_grouped.mmrb_bucket`:
+    `meta`: category (`Category` verbatim) and subcategory (the official bucket, `metrics.grouped.mmrb_bucket`:
     safety/bias, safety/toxicity, reasoning/math, reasoning/coding, or the category). The paper has 5,211
     items; the release 4,711.
     """
@@ -302,10 +118,6 @@ def _mmrb_row(src: Source, row: int, obj: dict) -> PreferencePair:
 
 
 # ---- MM-RLHF-RewardBench ----
-
-# Category = the first of these found in the media path (the official eval script's order).
-MMRLHF_CATEGORIES = ("mcq", "long", "short", "safety", "video")
-
 
 def load_mm_rlhf_rewardbench(source: Any, options: dict) -> BenchmarkData:
     """MM-RLHF-RewardBench `mm_reward_bench.jsonl`: a = chosen, b = rejected, label "A".
@@ -408,7 +220,7 @@ def load_pickapic_v2_test(source: Any, options: dict) -> BenchmarkData:
     """
     if not Path(str(source)).expanduser().exists():
         # From a hub id, `datasets` would fetch all of Pick-a-Pic v2 (about 335 GB) to build one 500-row split.
-        raise FileNotFoundError(f"{source}: no local copy of Pick-a-Pic v2. {download_text('pickapic_v2_test')}")
+        raise FileNotFoundError(f"{source}: no local copy of Pick-a-Pic v2. {download_text()}")
     src = open_source("pickapic_v2_test", source, options, split="test_unique")
     records = convert(src, ("caption", "jpg_0", "jpg_1", "label_0", "label_1"),
                       lambda row, obj: [_pickapic_row(src, row, obj)])

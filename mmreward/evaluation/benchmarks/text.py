@@ -2,8 +2,8 @@
 
     data = load_benchmark("rewardbench2", "/data/reward-bench-2")   # HF folder, parquet file or hub id
 
-It shares the plumbing of `benchmarks_image` (layout search, row conversion), which builds on
-`benchmarks_common` (options, size warnings, revision).
+It shares the plumbing of the image loaders: `tables.py` (layout search, row conversion) and `common.py`
+(options, size warnings, revision).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from mmreward.data.schema import PointwiseRecord
 from mmreward.data.sources import BadRow, json_safe
-from mmreward.evaluation.benchmarks import BenchmarkData
-from mmreward.evaluation.benchmarks_image import Source, convert, finish, open_source, text_field
+from mmreward.evaluation.benchmarks.spec import BenchmarkData
+from mmreward.evaluation.benchmarks.tables import Source, convert, finish, open_source, text_field
 
 
 def load_rewardbench2(source: Any, options: dict) -> BenchmarkData:

@@ -17,7 +17,7 @@ in `meta` (`vote_type`, `hard`).
 
 `revision` is the Hub commit when the files came from `huggingface-cli download`, the HF cache or a git clone,
 else `sha1:<12 hex>` of the table files (for a `datasets` folder or a hub load, the commit in its cache paths or
-`fingerprint:<...>`); see `benchmarks_common.dataset_revision`. A count that differs from the paper's is logged
+`fingerprint:<...>`); see `common.dataset_revision`. A count that differs from the paper's is logged
 as a warning. Referenced media files must exist unless `options["check_media"]` is false; the error lists the
 first missing ones.
 """
@@ -38,7 +38,6 @@ from mmreward.data.sources import (
     BadRow,
     Skip,
     SourceSpec,
-    convert_rows,
     media_path,
     pick,
     read_rows,
@@ -46,61 +45,15 @@ from mmreward.data.sources import (
     require_text,
 )
 from mmreward.data.sources_io import find_tables, iter_tables
-from mmreward.evaluation.benchmarks import BenchmarkData
-from mmreward.evaluation.benchmarks_common import (
+from mmreward.evaluation.benchmarks.common import (
     check_media_files,
     check_options,
     dataset_revision,
-    describe_skips,
     embedded_image,
-    log_skips,
     size_warnings,
 )
-
-# ---- shared plumbing ----
-
-def _convert(name: str, rows: Iterable[tuple[int, Any]],
-             convert: Callable[[int, dict], list[Record]]) -> tuple[list[Record], list[Skip]]:
-    """Run `convert` over the rows with the data-side checks; media existence is checked separately."""
-    spec = SourceSpec(name=name, converter=name, options={"check_media": False})
-    return _split(convert_rows(spec, rows, convert))
-
-
-def _split(items: Iterable[Record | Skip]) -> tuple[list[Record], list[Skip]]:
-    records, skips = [], []
-    for item in items:
-        (skips if isinstance(item, Skip) else records).append(item)
-    return records, skips
-
-
-def _report_skips(name: str, records: list[Record], skips: list[Skip], expected: str) -> dict[str, Any]:
-    """Raise when no row was usable (a layout we do not know); otherwise log the skipped rows.
-
-    Returns:
-        The info entries that record the skips.
-    """
-    pairs = [(s.row, s.reason) for s in skips]
-    examples = describe_skips(pairs)
-    if not records:
-        why = f" First problems: {'; '.join(examples)}." if examples else " The file has no rows."
-        raise ValueError(f"{name}: no usable rows; expected {expected}.{why}")
-    log_skips(name, pairs)
-    return {"skipped": len(skips), "skipped_examples": examples} if skips else {}
-
-
-def _finish(name: str, records: list[Record], revision: str | None, expected: int | None,
-            info: dict[str, Any]) -> BenchmarkData:
-    size_warnings(name, {"items": (len(records), expected, "Numbers are not strictly comparable.")})
-    return BenchmarkData(name=name, kind="pairs", records=records, revision=revision, expected_size=expected,
-                         info=info)
-
-
-def _local(name: str, source: Any, hint: str) -> Path:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"{name}: {path} does not exist. {hint}")
-    return path
-
+from mmreward.evaluation.benchmarks.spec import BenchmarkData
+from mmreward.evaluation.benchmarks.tables import convert_skipping, finish_pairs, local_path, report_skips
 
 # ---- VideoGen-RewardBench ----
 
@@ -132,16 +85,16 @@ def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkDat
     """
     name = "videogen_rewardbench"
     check_options(name, options, ("check_media", "media_root"))
-    path = _local(name, source, _VIDEOGEN_HINT)
+    path = local_path(name, source, _VIDEOGEN_HINT)
     csv_path = path / VIDEOGEN_CSV if path.is_dir() else path
     if not csv_path.is_file():
         raise FileNotFoundError(f"{name}: {path} has no {VIDEOGEN_CSV}. {_VIDEOGEN_HINT}")
     _check_header(name, csv_path)
     root = Path(options.get("media_root") or csv_path.parent).expanduser().absolute()
     spec = SourceSpec(name=name, converter=name, path=str(csv_path))
-    records, skips = _convert(name, read_rows(spec, hint=_VIDEOGEN_HINT), partial(_videogen_row, root))
+    records, skips = convert_skipping(name, read_rows(spec, hint=_VIDEOGEN_HINT), partial(_videogen_row, root))
     info = {"file": csv_path.name,
-            **_report_skips(name, records, skips, f"the columns {', '.join(_VIDEOGEN_COLUMNS)}")}
+            **report_skips(name, records, skips, f"the columns {', '.join(_VIDEOGEN_COLUMNS)}")}
     if options.get("check_media", True):
         check_media_files(name, records, f"Unzip videos.zip next to {VIDEOGEN_CSV} (or set options media_root).")
     info["labels"] = dict(Counter(r.meta["human"]["Overall"] or "empty" for r in records))
@@ -152,7 +105,7 @@ def load_videogen_rewardbench(source: str | Path, options: dict) -> BenchmarkDat
     if round(len(records), -2) != VIDEOGEN_APPROX_SIZE:
         size_warnings(name, {"items": (len(records), VIDEOGEN_APPROX_SIZE, "The paper and the card give only "
                                        "about 26.5k, a rounded count; numbers are not strictly comparable.")})
-    return _finish(name, records, dataset_revision([csv_path], path), None, info)
+    return finish_pairs(name, records, dataset_revision([csv_path], path), None, info)
 
 
 VIDEOGEN_DIMENSIONS = ("VQ", "MQ", "TA")
@@ -265,16 +218,16 @@ def _load_genai(source: Any, options: dict, config: str) -> BenchmarkData:
     else:
         media_dir = Path(options.get("media_dir") or base / "mmreward_media" / f"{config}-{split}")
         media = partial(_genai_image, base, media_dir.expanduser().absolute())
-    records, skips = _convert(name, _numbered(iter_tables(tables)), partial(_genai_row, config, media))
+    records, skips = convert_skipping(name, _numbered(iter_tables(tables)), partial(_genai_row, config, media))
     info = {"config": config, "split": split,
-            **_report_skips(name, records, skips, "columns prompt, left_*, right_*, vote_type")}
+            **report_skips(name, records, skips, "columns prompt, left_*, right_*, vote_type")}
     if options.get("check_media", True):
         check_media_files(name, records, "Download the videos (the left_video / right_video URLs) into the video "
                      "folder under their file names, set options video_dir, or pass video_urls=True."
                      if video else "Check the image paths of the rows.")
     info["vote_counts"] = dict(Counter(r.meta["vote_type"] for r in records))
     revision = dataset_revision(tables, Path(source) if isinstance(tables, list) else None)
-    return _finish(name, records, revision, GENAI_SIZES.get((config, split)), info)
+    return finish_pairs(name, records, revision, GENAI_SIZES.get((config, split)), info)
 
 
 def _genai_tables(name: str, source: Any, config: str, split: str) -> tuple[Any, Path]:
@@ -282,7 +235,7 @@ def _genai_tables(name: str, source: Any, config: str, split: str) -> tuple[Any,
     path = Path(source).expanduser()
     if not path.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
         return _genai_hub(name, str(source), config, split), Path.cwd()
-    path = _local(name, source, _GENAI_HINT)
+    path = local_path(name, source, _GENAI_HINT)
     base = (path if path.is_dir() else path.parent).absolute()
     if base.name in _GENAI_CONFIGS:  # a config folder (or a shard in it): media sit at the repo root
         base = base.parent
@@ -394,7 +347,7 @@ def load_mjbench_video(source: str | Path, options: dict) -> BenchmarkData:
     """
     name = "mjbench_video"
     check_options(name, options, ("check_media", "media_root"))
-    path = _local(name, source, _MJBENCH_HINT)
+    path = local_path(name, source, _MJBENCH_HINT)
     if path.is_dir():
         found = [p for p in (path / "test.json", path / "datas" / "test.json") if p.is_file()]
         if not found:
@@ -402,16 +355,16 @@ def load_mjbench_video(source: str | Path, options: dict) -> BenchmarkData:
         path = found[0]
     root = Path(options.get("media_root") or path.parent / "videos").expanduser().absolute()
     spec = SourceSpec(name=name, converter=name, path=str(path), split="test")
-    records, skips = _convert(name, read_rows(spec, hint=_MJBENCH_HINT), partial(_mjbench_row, root))
+    records, skips = convert_skipping(name, read_rows(spec, hint=_MJBENCH_HINT), partial(_mjbench_row, root))
     info = {"file": path.name,
-            **_report_skips(name, records, skips, "rows with caption, video_0_path, video_1_path, "
+            **report_skips(name, records, skips, "rows with caption, video_0_path, video_1_path, "
                             "overall_preference")}
     if options.get("check_media", True):
         check_media_files(name, records, f"Put the videos under {root} (videos/test/*.mp4 of the dataset), or set "
                      "options media_root.")
     info["preferences"] = dict(Counter(r.meta["overall_preference"] for r in records))
     info["strict_pairs"] = sum(r.label != "tie" for r in records)
-    return _finish(name, records, dataset_revision([path], Path(source)), MJBENCH_SIZE, info)
+    return finish_pairs(name, records, dataset_revision([path], Path(source)), MJBENCH_SIZE, info)
 
 
 def _mjbench_row(root: Path, row: int, obj: dict) -> list[Record]:

@@ -1,6 +1,6 @@
 """From the runner's per-sample rows to each benchmark's official numbers: the one metric registry (`METRICS`).
 
-`metrics.py`, `metrics_grouped.py` and `metrics_listwise.py` hold the maths as pure functions; this module
+`pairwise.py`, `grouped.py` and `listwise.py` hold the maths as pure functions; this module
 decides, per benchmark and as its official script does, which rows enter which denominator and how a record's
 verdict is read. Rows are the dicts the runner writes to `samples.jsonl`:
 

@@ -1,53 +1,19 @@
-"""Official reward-benchmark metrics as pure functions (no I/O), with each benchmark's exact conventions.
+"""Pairwise metrics as pure functions (no I/O), with each benchmark's exact conventions.
 
 Convention: `human[i]` is 1 (A preferred), -1 (B preferred) or 0 (tie); `margin[i] = score_A - score_B`.
 VideoAlign's metrics also take None for an empty label cell: its `eval_videogen_rewardbench.py` maps an empty
 cell to NaN and `calc_accuracy.py` then counts the pair as decided and never correct (`D`, or `Tm` once its |m|
 is under the threshold); `accuracy_without_ties` and the sweeps reproduce that.
 
-This file holds the pairwise metrics (plain / tie-aware accuracy, the VideoAlign threshold sweep, GenAI-Bench,
-MJ-Bench-Video, Pick-a-Pic). The one registry of metric names the runner computes is
-`metric_glue.METRICS` (from per-sample rows to these functions). Category-bucketed benchmark scores
-(VL-RewardBench, MM-RLHF, Multimodal RewardBench) live in `metrics_grouped.py`; list-wise ones (ImageReward,
-HPDv2, RewardBench 2) in `metrics_listwise.py`. Every function here is re-exported from this module.
-Conventions and their sources: /work/shared/BENCHMARKS.md §2.
+This file holds plain / tie-aware accuracy, the VideoAlign threshold sweep, GenAI-Bench, MJ-Bench-Video and
+Pick-a-Pic. Everything is re-exported from `mmreward.evaluation.metrics`. Conventions and their sources:
+/work/shared/BENCHMARKS.md §2.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-from mmreward.evaluation.metrics_grouped import (
-    mmrb_bucket,
-    mmrb_extract_verdicts,
-    mmrb_scores,
-    mmrlhf_category,
-    mmrlhf_scores,
-    vlrb_category,
-    vlrb_majority,
-    vlrb_scores,
-    vlrb_source,
-)
-from mmreward.evaluation.metrics_listwise import (
-    hpd_inversion_score,
-    imagereward_pair_accuracy,
-    rb2_best_of_n,
-    rb2_final,
-    rb2_scores,
-    rb2_ties_score,
-)
-
-__all__ = [
-    "PICKAPIC_THRESHOLDS", "accuracy_without_ties", "genai_bench_judge_accuracy",
-    "genai_bench_judge_correct", "genai_bench_parse_verdict", "genai_bench_rm_scores", "genai_vote_to_human",
-    "hpd_inversion_score", "imagereward_pair_accuracy", "mjbench_video_accuracy", "mjbench_video_label",
-    "mmrb_bucket", "mmrb_extract_verdicts", "mmrb_scores", "mmrlhf_category", "mmrlhf_scores",
-    "pairwise_accuracy", "pickapic_best_threshold", "pickapic_label", "pickapic_probs", "pickapic_tie_accuracy",
-    "rb2_best_of_n", "rb2_final", "rb2_scores", "rb2_ties_score", "videoalign_tie_accuracy",
-    "videoalign_tie_accuracy_exact", "videoalign_tie_threshold", "vlrb_category", "vlrb_majority",
-    "vlrb_scores", "vlrb_source",
-]
 
 _TIE_MODES = ("wrong", "half", "exclude_pred")
 

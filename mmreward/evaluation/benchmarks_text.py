@@ -1,0 +1,10 @@
+"""Old import path of `mmreward.evaluation.benchmarks.text`: the RewardBench 2 loader.
+
+The name is the same module object (not a copy), so attributes and monkeypatching behave as on the new path.
+"""
+
+import sys
+
+from mmreward.evaluation.benchmarks import text as _module
+
+sys.modules[__name__] = _module
