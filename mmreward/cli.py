@@ -317,10 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="offline end-to-end demo: train a tiny reward model on CPU (minutes)")
+    demo = sub.add_parser("demo", help="offline end-to-end demo: train a tiny reward model on CPU (~20-40 s)")
     demo.add_argument("--out", help="working directory (default: a new temporary directory)")
     demo.add_argument("--family", choices=sorted(FAMILIES), default="qwen2_5_vl")
-    demo.add_argument("--steps", type=int, default=300, help="training steps")
+    demo.add_argument("--steps", type=int, default=150, help="training steps")
     demo.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
     demo.set_defaults(func=_cmd_demo)
 

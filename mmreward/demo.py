@@ -1,6 +1,6 @@
-"""The offline demo: train a multimodal reward model end to end on a 2-core CPU in a couple of minutes.
+"""The offline demo: train a multimodal reward model end to end on a 2-core CPU in well under a minute.
 
-    mmreward demo [--out DIR] [--steps 300]
+    mmreward demo [--out DIR] [--steps 150]
 
 1. builds a tiny random-weight Qwen2.5-VL checkpoint (`models/tiny.py`);
 2. generates the synthetic preference set of `data_recipes/demo.yaml` (images: "a red circle on the left"
@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class DemoSettings:
-    """Sizes of the demo; the defaults meet the accuracy targets in about two minutes on 2 CPU cores."""
+    """Sizes of the demo. The defaults reach held-out accuracy 1.00 on images and videos; measured: 22 s wall, 35 s
+    CPU on a 2-core AMD EPYC VM at load average 2.8 (300 steps: same accuracy, 37 s; 100 steps: images 0.97)."""
 
     # Tiny model family ("qwen2_vl", "qwen2_5_vl", "qwen3_vl").
     family: str = "qwen2_5_vl"
@@ -33,7 +34,7 @@ class DemoSettings:
     n_images: int = 480
     n_videos: int = 240
     # Optimiser steps, batch size (pairs) and learning rate.
-    steps: int = 300
+    steps: int = 150
     batch_size: int = 16
     learning_rate: float = 1e-3
     seed: int = 0
