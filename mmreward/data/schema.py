@@ -18,7 +18,8 @@ Relative media paths are relative to the JSONL file's folder. Records read from 
 
     records = read_jsonl("data/pairs.jsonl", on_error="skip")   # bad lines -> data/pairs.errors.jsonl
 
-The record types and their validators live in ``mmreward.data.records``; they are re-exported here.
+The record types and `parse_record` (canonical and TRL rows) live in ``mmreward.data.records``; they are
+re-exported here. This module is the I/O: JSONL (streaming, errors files, duplicate ids) and ``datasets``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mmreward.data.records import (
-    _KIND_NAMES,
-    _MEDIA_KEYS,
+    LABEL_SIGN,
     LABELS,
+    MEDIA_KEYS,
     MEDIA_TYPES,
     Candidate,
     MediaItem,
@@ -41,140 +42,19 @@ from mmreward.data.records import (
     PreferencePair,
     Record,
     RecordError,
-    _fail,
-    _parse_pair,
-    _parse_pointwise,
-    _required,
-    _show,
+    parse_record,
+    record_kind,
+    show,
 )
 from mmreward.data.trajectory import Trajectory, read_trajectories, write_trajectories
 
 __all__ = [
-    "LABELS", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
+    "LABELS", "LABEL_SIGN", "MEDIA_TYPES", "Candidate", "MediaItem", "PointwiseRecord", "PreferencePair", "Record",
     "RecordError", "Trajectory", "from_hf_dataset", "iter_jsonl", "iter_jsonl_numbered", "parse_record", "read_jsonl",
     "read_trajectories", "to_hf_dataset", "write_jsonl", "write_trajectories",
 ]
 
 log = logging.getLogger(__name__)
-
-# Keys of a TRL row that map onto our fields; any other column is kept in meta rather than dropped.
-_TRL_KEYS = ("id", "prompt", "system", "chosen", "rejected", "images", "image", "label", "margin", "meta")
-
-
-# ---- TRL rows -> canonical pair dicts ----
-
-def _content_text(content: Any, field: str) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        _fail(field, f"must be a string or a list of parts, got {_show(content)}")
-    texts = []
-    for i, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        # A bare {"type": "image"} is a placeholder for the row's "images"; one that carries its own image
-        # (or any other part) would be lost, so it is an error rather than skipped.
-        elif kind != "image" or any(v is not None for k, v in part.items() if k != "type"):
-            _fail(f"{field}[{i}]", f'must be a text part or an {{"type": "image"}} placeholder, got {_show(part)}')
-    return "\n".join(texts)
-
-
-def _split_messages(messages: list[Any], field: str) -> dict[str, str]:
-    """Map role -> its messages' text joined by newlines."""
-    texts: dict[str, list[str]] = {}
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or not isinstance(msg.get("role"), str):
-            _fail(f"{field}[{i}]", f"must be a chat message with a role, got {_show(msg)}")
-        texts.setdefault(msg["role"], []).append(_content_text(msg.get("content"), f"{field}[{i}].content"))
-    return {role: "\n".join(parts) for role, parts in texts.items()}
-
-
-def _trl_images(obj: dict[str, Any]) -> list[Any]:
-    images = obj.get("images")
-    if images is None:
-        images = [] if obj.get("image") is None else [obj["image"]]
-    if not isinstance(images, list):
-        _fail("images", f"must be a list, got {_show(images)}")
-    media = []
-    for i, img in enumerate(images):
-        if isinstance(img, str):
-            media.append({"type": "image", "path": img})
-        elif isinstance(img, dict):
-            media.append({"type": "image", **{k: v for k, v in img.items() if v is not None}})
-        else:
-            _fail(f"images[{i}]", f"must be a path or a media object, got {_show(img)}")
-    return media
-
-
-def _from_trl(obj: dict[str, Any], default_id: str | None) -> dict[str, Any]:
-    label = obj.get("label")
-    if label is not None and label != "A":
-        # "chosen" is candidate A by definition, so any other label contradicts the row; silently keeping "A"
-        # would train on the opposite preference from the one the row states.
-        _fail("label", f'conflicts with chosen/rejected: a TRL row\'s "chosen" is candidate A, so "label" must '
-                       f'be "A" or absent, got {_show(label)}; swap chosen and rejected instead')
-    prompt, system = obj.get("prompt"), obj.get("system")
-    if isinstance(prompt, list):
-        roles = _split_messages(prompt, "prompt")
-        if set(roles) - {"system", "user"}:
-            _fail("prompt", f"may only hold system and user messages, got roles {', '.join(roles)}")
-        prompt, system = roles.get("user", ""), roles.get("system", system)
-    candidates = {}
-    for key, slot in (("chosen", "a"), ("rejected", "b")):
-        value = _required(obj, key)
-        if isinstance(value, list):
-            roles = _split_messages(value, key)
-            if prompt is None and "user" in roles:  # TRL "implicit prompt": the conversation carries it
-                prompt, system = roles["user"], roles.get("system", system)
-            if "assistant" not in roles:
-                _fail(key, "has no assistant message")
-            value = roles["assistant"]
-        elif not isinstance(value, str):
-            _fail(key, f"must be a string or a list of chat messages, got {_show(value)}")
-        candidates[slot] = {"text": value, "media": []}
-    extras = {k: v for k, v in obj.items() if k not in _TRL_KEYS}
-    meta = obj.get("meta")
-    if extras and (meta is None or isinstance(meta, dict)):
-        meta = {**(meta or {}), **extras}
-    return {
-        "id": obj["id"] if obj.get("id") is not None else default_id, "prompt": prompt, "system": system,
-        "media": _trl_images(obj), "a": candidates["a"], "b": candidates["b"], "label": "A",
-        "margin": obj.get("margin"), "meta": meta,
-    }
-
-
-def parse_record(obj: Any, *, base_dir: str | Path | None = None, where: str = "",
-                 default_id: str | None = None) -> Record:
-    """Validate one record dict and build a PreferencePair or PointwiseRecord.
-
-    Args:
-        obj: a canonical pair (``a``/``b``), a TRL pair (``chosen``/``rejected``) or a pointwise record
-            (``scores`` and/or ``response``).
-        base_dir: folder that relative media paths are relative to (the JSONL file's folder).
-        where: location prefixed to error messages, e.g. ``"pairs.jsonl:17"``.
-        default_id: id for TRL rows that have none (read_jsonl passes ``"<file stem>-<line>"``).
-
-    Returns:
-        The record. Raises RecordError naming the field when ``obj`` breaks the schema.
-    """
-    try:
-        if not isinstance(obj, dict):
-            raise RecordError(f"expected a JSON object, got {_show(obj)}")
-        base = None if base_dir is None else Path(base_dir)
-        if "a" in obj or "b" in obj:
-            return _parse_pair(obj, base)
-        if "chosen" in obj or "rejected" in obj:
-            return _parse_pair(_from_trl(obj, default_id), base)
-        if "scores" in obj or "response" in obj:
-            return _parse_pointwise(obj, base)
-        raise RecordError('unknown record shape: expected "a" and "b" or "chosen" and "rejected" (pair), '
-                          f'or "scores" or "response" (pointwise); got keys {", ".join(obj) or "none"}')
-    except RecordError as err:
-        if not where:
-            raise
-        raise err.at(where, err.path, err.line) from None
-
 
 # ---- JSONL ----
 
@@ -283,7 +163,7 @@ def _decode_line(raw: bytes, path: Path, lineno: int) -> str:
 def _note_id(record_id: str, seen: dict[str, list[int]], lineno: int, path: Path, on_duplicate_id: str) -> None:
     lines = seen.setdefault(record_id, [])
     if lines and on_duplicate_id == "error":
-        raise RecordError(f"id {_show(record_id)} is already used on line {lines[0]}; ids must be unique "
+        raise RecordError(f"id {show(record_id)} is already used on line {lines[0]}; ids must be unique "
                           "(scores and resumed runs are keyed by id)", path=path, line=lineno,
                           where=f"{path.name}:{lineno}")
     lines.append(lineno)
@@ -293,7 +173,7 @@ def _warn_duplicates(path: Path, seen: dict[str, list[int]]) -> None:
     repeated = [(i, lines) for i, lines in seen.items() if len(lines) > 1]
     if not repeated:
         return
-    shown = "; ".join(f"{_show(i)} on lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''}"
+    shown = "; ".join(f"{show(i)} on lines {', '.join(map(str, lines[:10]))}{', ...' if len(lines) > 10 else ''}"
                       for i, lines in repeated[:5])
     more = f" (and {len(repeated) - 5} more)" if len(repeated) > 5 else ""
     log.warning("%s: %d id(s) used on more than one line: %s%s; scores and resumed runs are keyed by id, so make "
@@ -322,8 +202,8 @@ def _parse_line(text: str, path: Path, lineno: int, base_dir: Path, kind: str | 
         raise RecordError("invalid JSON (nested too deeply)", path=path, line=lineno, where=where) from None
     try:
         record = parse_record(obj, base_dir=base_dir, default_id=f"{path.stem}-{lineno}")
-        if kind is not None and _KIND_NAMES[type(record)] != kind:
-            raise RecordError(f"expected a {kind} record, got a {_KIND_NAMES[type(record)]} record")
+        if kind is not None and record_kind(record) != kind:
+            raise RecordError(f"expected a {kind} record, got a {record_kind(record)} record")
     except RecordError as err:
         raise err.at(where, path, lineno) from None
     except RecursionError:  # a valid but absurdly deep value (in meta, say) overflows a validator
@@ -364,7 +244,7 @@ def write_jsonl(path: str | Path, records: Iterable[Record]) -> int:
             for n, record in enumerate(records, 1):
                 d = record.to_dict(relative_to=out_dir)
                 # Records built in code skipped validation; checking here means nothing unreadable is written.
-                parse_record(d, base_dir=out_dir, where=f"record {n} (id {_show(record.id)})")
+                parse_record(d, base_dir=out_dir, where=f"record {n} (id {show(record.id)})")
                 f.write(json.dumps(d, ensure_ascii=False, allow_nan=False) + "\n")
         os.replace(tmp, path)
     except BaseException:
@@ -392,7 +272,7 @@ def _features(kind: str) -> Any:
 
 
 def _media_row(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: json.dumps(d.get("meta", {})) if k == "meta" else d.get(k) for k in _MEDIA_KEYS}
+    return {k: json.dumps(d.get("meta", {})) if k == "meta" else d.get(k) for k in MEDIA_KEYS}
 
 
 def _to_row(record: Record) -> dict[str, Any]:
@@ -434,7 +314,7 @@ def to_hf_dataset(records: Iterable[Record]) -> Any:
     from datasets import Dataset
 
     records = list(records)
-    kinds = {_KIND_NAMES[type(r)] for r in records} or {"pair"}
+    kinds = {record_kind(r) for r in records} or {"pair"}
     if len(kinds) > 1:
         raise ValueError("to_hf_dataset needs records of one kind, got both pairs and pointwise records")
     return Dataset.from_list([_to_row(r) for r in records], features=_features(kinds.pop()))

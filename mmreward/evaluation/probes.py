@@ -29,14 +29,13 @@ from contextlib import contextmanager
 
 from mmreward.data.collate import MediaContract
 from mmreward.data.media import VideoSampling
-from mmreward.data.schema import Candidate, PreferencePair
+from mmreward.data.schema import LABEL_SIGN, Candidate, PreferencePair
 from mmreward.evaluation.metrics import accuracy_without_ties
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, preference, summarize_protocol
 
 # Probes that take the evaluation's `protocol=` (the runner passes it).
 PROTOCOL_PROBES = ("position_consistency", "length_bias")
 
-_HUMAN = {"A": 1, "B": -1, "tie": 0}
 _VIDEO_TYPES = ("video", "frames")
 
 
@@ -233,7 +232,7 @@ def length_bias(scorer_results_or_scores, pairs: Sequence[PreferencePair], *,
         elif la is None or lb is None:
             unmeasured += 1
         else:
-            rows.append((la, lb, *scores, _HUMAN[pair.label]))
+            rows.append((la, lb, *scores, LABEL_SIGN[pair.label]))
     lengths = [r[0] for r in rows] + [r[1] for r in rows]
     rewards = [r[2] for r in rows] + [r[3] for r in rows]
     diffs, margins = [r[0] - r[1] for r in rows], [r[2] - r[3] for r in rows]

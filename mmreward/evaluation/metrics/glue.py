@@ -23,9 +23,11 @@ import math
 import random
 from collections.abc import Callable
 
+from mmreward.data.records import LABEL_SIGN
 from mmreward.evaluation import metrics as M
 
-HUMAN = {"A": 1, "B": -1, "tie": 0}
+# A human label as the metrics take it (A = 1, B = -1, tie = 0).
+HUMAN = LABEL_SIGN
 # Scorers that emit verdicts (a judge's text, a yes/no answer) rather than calibrated rewards: their ties are a
 # verdict ("no preference") and the generative-judge forms of the official metrics apply to them.
 GENERATIVE = ("judge", "yes_token")
