@@ -4,7 +4,8 @@ order written, on a fresh clone.
 The README's commands name a 7B model, a user's checkpoint and benchmark copies in /data; `SUBSTITUTIONS` is the
 one place where the test swaps those for tiny local stand-ins, and `SKIPPED` says which commands cannot run here
 and why. Everything else runs exactly as the README prints it, in a `git clone` of this repository (so only
-committed files count), with the project's `.venv` linked in. Slow (about 3 minutes on 2 cores): select with
+committed files count; `MMREWARD_README_WORKTREE=1` adds the working tree's changes), with the project's
+`.venv` linked in. Slow (about 3 minutes on 2 cores): select with
 `-m slow`, deselect with `-m "not slow"`; `make test` runs it.
 """
 
@@ -145,6 +146,14 @@ def _make_fixtures(clone: Path) -> None:
 def test_readme_and_launch_commands_run_on_a_fresh_clone(tmp_path):
     clone = tmp_path / "mmreward"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    if os.environ.get("MMREWARD_README_WORKTREE"):
+        # Test the working tree instead of the last commit: copy modified and new (not ignored) files over.
+        listed = subprocess.run(["git", "ls-files", "-m", "-o", "--exclude-standard"], cwd=ROOT, check=True,
+                                capture_output=True, text=True).stdout.split()
+        for name in listed:
+            if (ROOT / name).is_file():
+                (clone / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, clone / name)
     (clone / ".venv").symlink_to(ROOT / ".venv")
     _make_fixtures(clone)
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", PYTHONPATH=str(clone),

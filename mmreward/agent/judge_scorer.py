@@ -68,9 +68,18 @@ class JudgeScorer:
     @classmethod
     def from_vlm(cls, name_or_path: str | Path, *, dtype="auto", attn_implementation: str = "auto",
                  **config) -> JudgeScorer:
-        """A judge on a generative VLM (hub id or local directory)."""
+        """A judge on a generative VLM (hub id or local directory), or a trained judge directory (sft / rft / grpo
+        output, as `load_scorer` reads it) with `config` overriding its saved settings."""
         from mmreward.models.backbone import load_vlm
+        from mmreward.models.checkpoint import CONFIG_NAME
 
+        if (Path(name_or_path) / CONFIG_NAME).is_file():
+            judge = cls.from_pretrained(name_or_path, dtype=dtype, attn_implementation=attn_implementation)
+            for key, value in config.items():
+                if not hasattr(judge.config, key):
+                    raise TypeError(f"JudgeConfig has no field {key!r}")
+                setattr(judge.config, key, value)
+            return judge
         model, processor = load_vlm(name_or_path, dtype=dtype, attn_implementation=attn_implementation)
         return cls(model.eval(), processor, JudgeConfig(backbone=str(name_or_path), **config))
 

@@ -125,7 +125,7 @@ def load_trajectories(cfg: SFTConfig) -> list[Trajectory]:
 
 
 def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | None,
-                 max_length: int | None = None, on_overflow: str = "skip") -> list[Trajectory]:
+                 max_length: int | None = None, on_overflow: str = "skip", progress: bool = False) -> list[Trajectory]:
     """Fill every trajectory's `input_ids` / `loss_mask` for this processor; drop (or refuse) overlong ones.
 
     Args:
@@ -134,14 +134,17 @@ def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | 
         tools: the tool schemas rendered into the system turn.
         max_length: token budget per trajectory (None: no limit).
         on_overflow: "skip" or "error" for a trajectory over the budget.
+        progress: show a progress bar (rendering and tokenising thousands of trajectories takes a while).
 
     Returns:
         The trajectories that fit, in order.
     """
+    from tqdm.auto import tqdm
+
     from mmreward.agent.generate import tokenize_trajectory
 
     kept = []
-    for traj in trajectories:
+    for traj in tqdm(trajectories, desc="tokenising trajectories", unit="traj", disable=not progress):
         tokenize_trajectory(traj, processor, tools)
         if max_length is not None and len(traj.input_ids) > max_length:
             message = f"{traj.id}: {len(traj.input_ids)} tokens > max_length {max_length}"
@@ -241,7 +244,8 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
                                 freeze_vision=cfg.freeze_vision, processor_from=processor_from)
     # The same schemas the judge shows at inference (JudgeScorer.run), so SFT teaches the prompt it will see.
     tools = tool_schemas(cfg.tools) if cfg.tools else None
-    trajectories = tokenize_all(trajectories, processor, tools, cfg.max_length, cfg.on_overflow)
+    trajectories = tokenize_all(trajectories, processor, tools, cfg.max_length, cfg.on_overflow,
+                                progress=not cfg.disable_tqdm and cfg.process_index == 0)
     # TRL 1.16 accepts only `datasets` datasets; rows are indices, the collator holds the trajectories (and
     # their PIL images), so nothing is serialised.
     dataset = Dataset.from_dict({"index": list(range(len(trajectories)))})

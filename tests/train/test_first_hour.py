@@ -61,3 +61,15 @@ def test_data_validate_check_media(tmp_path, scoring_media, capsys):
     assert "3 valid records" in out.out + out.err
     clean = _pairs(tmp_path, scoring_media, missing=False)
     assert main(["data", "validate", str(clean), "--check-media"]) == 0
+
+
+def test_judge_from_vlm_loads_a_trained_judge_dir_like_load_scorer(tiny_checkpoint, tmp_path):
+    from mmreward.agent.judge_scorer import JudgeScorer
+    from mmreward.scoring import load_scorer
+
+    JudgeScorer.from_vlm(tiny_checkpoint("qwen2_5_vl"), max_turns=3).save_pretrained(tmp_path / "judge")
+    judge = JudgeScorer.from_vlm(tmp_path / "judge", memory_window=2)
+    reference = load_scorer(tmp_path / "judge")
+    assert isinstance(judge, JudgeScorer) and isinstance(reference, JudgeScorer)
+    assert (judge.config.max_turns, judge.config.memory_window) == (3, 2)  # saved setting kept, override applied
+    assert judge.config.backbone == reference.config.backbone == str(tiny_checkpoint("qwen2_5_vl"))

@@ -106,7 +106,7 @@ def test_unlabelled_dimensions_take_the_overall_label_and_the_seed_varies_wordin
     assert texts(0) == texts(0) and texts(0) != texts(1)
 
 
-def test_collator_trains_only_assistant_tokens(tiny_checkpoint, traces):
+def test_collator_trains_only_assistant_tokens(tiny_checkpoint, traces, capsys):
     from transformers import AutoProcessor
 
     from mmreward.agent.tools import tool_schemas
@@ -131,6 +131,9 @@ def test_collator_trains_only_assistant_tokens(tiny_checkpoint, traces):
         assert (labels[n:] == -100).all() and batch["attention_mask"][row, :n].all()
     short = min(len(t.input_ids) for t in kept)
     assert len(tokenize_all(pair, processor, tools, max_length=short)) == 1
+    capsys.readouterr()
+    tokenize_all(pair, processor, tools, progress=True)
+    assert "tokenising trajectories: 100%" in capsys.readouterr().err  # a progress bar, not minutes of silence
     with pytest.raises(ValueError, match="max_length"):
         tokenize_all(pair, processor, tools, max_length=short, on_overflow="error")
 
