@@ -45,6 +45,10 @@ class MediaItem:
     ``path`` and ``frames`` entries are relative to ``base_dir`` (the JSONL file's folder) unless absolute;
     ``bytes`` is base64 text. ``start``/``end`` (seconds) clip a video; ``fps`` is the capture rate of a
     frame list (or a video's declared rate). ``base_dir`` is not serialised and not compared.
+
+    In code (never in JSON), ``array`` may be the source instead: a PIL image, numpy array or torch tensor
+    (``mmreward.data.media_arrays`` validates it; a video array needs ``fps``). It is not serialised, and
+    not compared (its ``cache_key`` is a content hash).
     """
 
     type: str
@@ -57,6 +61,7 @@ class MediaItem:
     fps: float | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     base_dir: Path | None = dataclasses.field(default=None, compare=False, repr=False)
+    array: Any = dataclasses.field(default=None, compare=False, repr=False)
 
     def _resolve(self, p: str) -> Path:
         # Without a base_dir (records built in code) the only anchor left is the working directory.
@@ -75,7 +80,7 @@ class MediaItem:
         return None if self.bytes is None else base64.b64decode(self.bytes)
 
     def cache_key(self) -> str | tuple[str, ...]:
-        """Return a hashable identity of the source: absolute path, url, ``"sha1:<hex>"`` or frame paths.
+        """Return a hashable identity: absolute path, url, ``"sha1:<hex>"``, array content hash or frame paths.
 
         The clip range and fps are not part of it: the media cache combines this with its sampling contract.
         """
@@ -85,6 +90,10 @@ class MediaItem:
             return self.url
         if self.bytes is not None:
             return "sha1:" + hashlib.sha1(self.data() or b"").hexdigest()
+        if self.array is not None:
+            from mmreward.data.media_arrays import array_key  # content hash: a reused buffer is a new key
+
+            return array_key(self.array)
         return tuple(str(p) for p in self.frame_paths())
 
     def _portable(self, p: str, relative_to: Path | None) -> str:
@@ -103,6 +112,9 @@ class MediaItem:
         Args:
             relative_to: folder to re-express relative paths against (``write_jsonl`` passes the output folder).
         """
+        if self.array is not None:
+            raise RecordError("in-memory array media cannot be written as JSON; save it to a file (PNG, or a "
+                              "lossless video) and give its path", field="array", sep=": ")
         frames = None if self.frames is None else [self._portable(p, relative_to) for p in self.frames]
         d = {"type": self.type, "path": None if self.path is None else self._portable(self.path, relative_to),
              "url": self.url, "bytes": self.bytes, "frames": frames, "start": self.start, "end": self.end,
