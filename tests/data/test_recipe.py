@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mmreward.data.recipe import RecipeError, build_recipe, load_recipe, load_split
+from mmreward.data.recipe import (
+    RecipeError,
+    build_recipe,
+    demo_recipe,
+    load_recipe,
+    load_split,
+    write_demo_pairs,
+)
 from mmreward.data.schema import (
     Candidate,
     MediaItem,
@@ -21,7 +28,6 @@ from mmreward.data.schema import (
     read_jsonl,
 )
 from mmreward.data.sources import SOURCES, Skip
-from mmreward.data.synthetic_prefs import demo_recipe, write_demo_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "data_recipes" / "demo.yaml"

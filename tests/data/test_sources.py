@@ -491,8 +491,8 @@ def test_videofeedback_pointwise_scores(tmp_path):
 
 
 def test_converter_modules_import_alone_and_stay_light():
-    """Importing a converter module first is no import cycle with sources.py, and loads no datasets/PIL."""
-    code = ("import sys, mmreward.data.sources_generation, mmreward.data.sources_response\n"
+    """Importing a converter module first is no import cycle with the sources package, and loads no datasets/PIL."""
+    code = ("import sys, mmreward.data.sources.generation, mmreward.data.sources.response\n"
             "print(sorted({'datasets', 'PIL', 'pyarrow'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from PIL import Image
 
 from mmreward.data.media import load_video
 from mmreward.data.sources import SourceSpec
-from mmreward.data.synthetic_prefs import COLOURS, DIRECTIONS, POSITIONS, synthetic_pairs
+from mmreward.data.synthetic.prefs import COLOURS, DIRECTIONS, POSITIONS, synthetic_pairs
 
 
 def _pairs(tmp_path: Path, kind: str, n: int, name: str = "shapes", **options):

@@ -4,7 +4,7 @@ Two row policies, both here so that loaders differ only in their rows:
 
 - `open_source` + `convert` + `finish` (the image and text loaders): options `media_dir`, `media_root`,
   `split`, `on_error` ("raise" by default: a silently smaller benchmark gives numbers that look comparable
-  but are not; "skip" lists bad rows in `info["skipped"]`); layout search through `data.sources_io`.
+  but are not; "skip" lists bad rows in `info["skipped"]`); layout search through `data.sources.tables`.
 - `convert_skipping` + `report_skips` + `finish_pairs` (the generation-benchmark loaders): bad rows are
   always skipped and counted (`info["skipped"]`, `info["skipped_examples"]`), and a file with no usable row
   is an error; media existence is checked separately (`common.check_media_files`).
@@ -24,7 +24,7 @@ from typing import Any
 
 from mmreward.data.schema import MediaItem, Record, RecordError
 from mmreward.data.sources import BadRow, Skip, SourceSpec, convert_rows, frames_dir, media_path
-from mmreward.data.sources_io import find_tables, iter_tables
+from mmreward.data.sources.tables import find_tables, iter_tables
 from mmreward.evaluation.benchmarks.common import (
     check_options,
     dataset_revision,

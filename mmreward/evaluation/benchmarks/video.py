@@ -44,7 +44,7 @@ from mmreward.data.sources import (
     record_id,
     require_text,
 )
-from mmreward.data.sources_io import find_tables, iter_tables
+from mmreward.data.sources.tables import find_tables, iter_tables
 from mmreward.evaluation.benchmarks.common import (
     check_media_files,
     check_options,

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mmreward.data.recipe_ops import anchor_media, copies, filter_reason, group_key, split_of, swap_sides
+from mmreward.data.recipe.ops import anchor_media, copies, filter_reason, group_key, split_of, swap_sides
 from mmreward.data.schema import (
     LABELS,
     MEDIA_TYPES,

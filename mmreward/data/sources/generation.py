@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair, Record
-from mmreward.data.sources import (
+from mmreward.data.sources.base import (
     DOWNLOAD_HINT,
     BadRow,
     Skip,

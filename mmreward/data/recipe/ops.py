@@ -1,11 +1,11 @@
 """Per-record steps of a recipe build (``mmreward.data.recipe``): media anchoring, filters, split and weight.
 
-Each function looks at one record, so the build loop in ``recipe.py`` reads as a list of steps. Every random
+Each function looks at one record, so the build loop in ``build.py`` reads as a list of steps. Every random
 choice is a hash of (purpose, seed, key) rather than an RNG stream, so it does not depend on which other
 records a build contains or in which order they come: rebuilding gives identical shards, and a prompt keeps
 its split when sources are added.
 
-    from mmreward.data.recipe_ops import split_of
+    from mmreward.data.recipe.ops import split_of
     split_of("a red circle on the left", seed=0, splits={"train": 0.8, "test": 0.2})   # -> "train" or "test"
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from mmreward.data.schema import MediaItem, PreferencePair, Record
 
 if TYPE_CHECKING:  # recipe.py imports this module
-    from mmreward.data.recipe import Filters
+    from mmreward.data.recipe.build import Filters
 
 
 def anchor_media(media: MediaItem, out_dir: Path, embed_dir: Path) -> None:

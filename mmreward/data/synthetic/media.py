@@ -15,9 +15,12 @@ import logging
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,8 @@ def decode_index(frame: np.ndarray | torch.Tensor) -> int:
     Returns:
         The encoded index (0..4095).
     """
-    arr = frame.detach().cpu().numpy() if isinstance(frame, torch.Tensor) else np.asarray(frame)
+    # A torch tensor (duck-typed, so that this module does not import torch).
+    arr = frame.detach().cpu().numpy() if hasattr(frame, "detach") else np.asarray(frame)
     if arr.ndim != 3:
         raise ValueError(f"expected one frame (H, W, 3) or (3, H, W), got shape {arr.shape}")
     if arr.shape[0] == 3 and arr.shape[-1] != 3:

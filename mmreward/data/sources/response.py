@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mmreward.data.schema import Candidate, MediaItem, PreferencePair, Record, parse_record
-from mmreward.data.sources import (
+from mmreward.data.sources.base import (
     DOWNLOAD_HINT,
     BadRow,
     Skip,

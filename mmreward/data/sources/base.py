@@ -1,4 +1,4 @@
-"""Converters from public preference datasets (in their published formats) to mmreward records: `SOURCES`.
+"""The converter contract and the plumbing every converter of `SOURCES` shares.
 
 A converter is `fn(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]`: it reads the dataset named by
 `spec.path` (a local copy — HF dataset folder, parquet, JSON/JSONL, CSV — or a hub id when the network allows),
@@ -10,7 +10,7 @@ Recipes (`mmreward.data.recipe`) call converters by name::
     for item in SOURCES[spec.converter](spec, Path("out/media")):
         ...  # PreferencePair / PointwiseRecord, or Skip(row, reason)
 
-Shared rules (the converters themselves live in `sources_response.py` and `sources_generation.py`):
+Shared rules (the converters themselves live in `response.py`, `generation.py` and `synthetic.prefs`):
 
 * Rows come from `read_rows`, which finds the table in the layouts the datasets are published in.
 * Record ids are the dataset's id where it has an id column, else the row number; an id seen before in the
@@ -23,7 +23,6 @@ Shared rules (the converters themselves live in `sources_response.py` and `sourc
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import math
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from mmreward.data.schema import MediaItem, PreferencePair, Record, RecordError, parse_record
-from mmreward.data.sources_io import find_tables, iter_tables
+from mmreward.data.sources.tables import find_tables, iter_tables
 from mmreward.errors import DataError
 
 # How to fetch a hub dataset for a local copy; converters fill in the repo id and any extra advice.
@@ -354,41 +353,3 @@ def save_image(data: Any, *, spec: SourceSpec, media_dir: Path, stem: str, reuse
         tmp.write_bytes(data)
         os.replace(tmp, dest)
     return MediaItem(type="image", path=f"{spec.name}/{name}", base_dir=media_dir.absolute())
-
-
-def _synthetic(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
-    # Imported lazily: the generator pulls in drawing and video-writing code only when used.
-    from mmreward.data.synthetic_prefs import synthetic_pairs
-
-    return synthetic_pairs(spec, media_dir)
-
-
-def _lazy(module: str, name: str) -> Converter:
-    """Return the converter `name` of `mmreward.data.<module>`, imported on first call.
-
-    Those modules import SourceSpec, Skip and the helpers above from this one, so importing them here at load
-    time would be circular.
-    """
-    def convert(spec: SourceSpec, media_dir: Path) -> Iterator[Record | Skip]:
-        return getattr(importlib.import_module(f"mmreward.data.{module}"), name)(spec, media_dir)
-
-    convert.__name__ = convert.__qualname__ = name
-    convert.__doc__ = f"Converter `{name}`: see mmreward.data.{module}.{name}."
-    return convert
-
-
-SOURCES: dict[str, Converter] = {
-    "synthetic_shapes": _synthetic,
-    # Response pairs: one shared image / video (or none), two answers.
-    "rlaif_v": _lazy("sources_response", "rlaif_v"),
-    "mm_rlhf": _lazy("sources_response", "mm_rlhf"),
-    "vlfeedback": _lazy("sources_response", "vlfeedback"),
-    "povid": _lazy("sources_response", "povid"),
-    "skywork_preference": _lazy("sources_response", "skywork_preference"),
-    "jsonl": _lazy("sources_response", "jsonl"),
-    # Generation pairs (two images / videos for one prompt) and pointwise video scores.
-    "pickapic_v2": _lazy("sources_generation", "pickapic_v2"),
-    "hpdv2": _lazy("sources_generation", "hpdv2"),
-    "videofeedback": _lazy("sources_generation", "videofeedback"),
-    "videoalign_csv": _lazy("sources_generation", "videoalign_csv"),
-}
