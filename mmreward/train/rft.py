@@ -133,7 +133,10 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     logger.info("RFT kept %d of %d episodes (acceptance %.3f; tool use %.3f; parse failures %d)", stats["kept"],
                 stats["episodes"], stats["acceptance"], stats["tool_use_rate"], stats["parse_failures"])
     if not kept:
-        raise RuntimeError(f"no episode passed the filter ({stats['episodes']} sampled); see {out}/rft_stats.json "
+        from mmreward.errors import ConfigError
+
+        # The judge is not yet good enough for this data: a setup to change, not a bug (one message, exit 2).
+        raise ConfigError(f"no episode passed the filter ({stats['episodes']} sampled); see {out}/rft_stats.json "
                            "— cold-start the judge with `mmreward train sft` first or sample more")
     # Continue from the judge being improved (SFT accepts a judge checkpoint with full weights in backbone/).
     base = cfg.model if Path(cfg.model, "backbone").is_dir() else judge.config.backbone

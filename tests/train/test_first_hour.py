@@ -73,3 +73,18 @@ def test_judge_from_vlm_loads_a_trained_judge_dir_like_load_scorer(tiny_checkpoi
     assert isinstance(judge, JudgeScorer) and isinstance(reference, JudgeScorer)
     assert (judge.config.max_turns, judge.config.memory_window) == (3, 2)  # saved setting kept, override applied
     assert judge.config.backbone == reference.config.backbone == str(tiny_checkpoint("qwen2_5_vl"))
+
+
+def test_tiny_configs_build_their_model_on_first_use(tmp_path):
+    from mmreward.config import load_config
+    from mmreward.train.args import ensure_tiny_model
+    from mmreward.train.bt import BTConfig
+
+    cfg = load_config(BTConfig, "launch/configs/tiny_cpu/bt.yaml", ["--model", str(tmp_path / "tiny")])
+    assert cfg.tiny_family == "qwen2_5_vl" and not (tmp_path / "tiny").exists()
+    ensure_tiny_model(cfg)
+    config = json.loads((tmp_path / "tiny" / "config.json").read_text())
+    assert config["model_type"] == "qwen2_5_vl"
+    stamp = (tmp_path / "tiny" / "config.json").stat().st_mtime_ns
+    ensure_tiny_model(cfg)  # already there: left alone
+    assert (tmp_path / "tiny" / "config.json").stat().st_mtime_ns == stamp
