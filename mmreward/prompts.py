@@ -97,11 +97,11 @@ JUDGE_TEMPLATES: dict[str, str] = {
         "- overall: the video as a whole.\n"
         + _POINTWISE_RULES + '<answer>{{"VQ": 6, "MQ": 5, "TA": 8, "overall": 7}}</answer>' + _STRICT
     ),
-    # Appended to a media judge's prompt when tools are available (their schemas are in the system turn).
+    # Appended to a media judge's prompt when tools are available (their schemas are in the system turn);
+    # {tools} names each enabled tool with its one-line hint (`agent.tools.tool_use_prompt`).
     "tool_use": (
         "What you are shown may be a few frames at reduced resolution. Before answering, you can look again: "
-        "call select_frames to see other frames of a video, or crop to zoom into a region of an image or "
-        "frame. Call tools after </think> (one <tool_call> block per call) whenever a detail matters for "
+        "call {tools}. Call tools after </think> (one <tool_call> block per call) whenever a detail matters for "
         "your verdict, then continue reasoning with what they return. Give the <answer> only when you have "
         "seen enough."
     ),

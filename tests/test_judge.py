@@ -257,5 +257,5 @@ def test_judge_templates_render_and_their_example_answer_parses(name):
 
 
 def test_tool_use_paragraph_names_the_tools():
-    text = render(JUDGE_TEMPLATES["tool_use"])
-    assert "select_frames" in text and "crop" in text and "<tool_call>" in text
+    text = render(JUDGE_TEMPLATES["tool_use"], tools="select_frames to see other frames of a video")
+    assert "call select_frames to see other frames of a video." in text and "<tool_call>" in text

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 
-from mmreward.agent.tools import TOOLS, ToolError, ToolResult, call_tool, tool_schemas
+from mmreward.agent.tools import DEFAULT_TOOLS, TOOLS, ToolError, ToolResult, call_tool, tool_schemas
 from mmreward.agent.tools.context import ToolContext, use_context
 from mmreward.agent.untrusted import shown
 
@@ -22,7 +22,7 @@ from mmreward.agent.untrusted import shown
 class JudgeEnv:
     """Holds the current example's media in a `ToolContext`; `call` runs a tool inside that context."""
 
-    def __init__(self, tools: tuple[str, ...] = ("select_frames", "crop", "calculator"), **context_settings):
+    def __init__(self, tools: tuple[str, ...] = DEFAULT_TOOLS, **context_settings):
         unknown = sorted(set(tools) - set(TOOLS))
         if unknown:
             raise ValueError(f"unknown tool(s) {', '.join(unknown)}; available: {', '.join(TOOLS)}")
@@ -97,7 +97,7 @@ def _method(name: str):
     return method
 
 
-def env_factory(tools: tuple[str, ...] = ("select_frames", "crop", "calculator"), **context_settings):
+def env_factory(tools: tuple[str, ...] = DEFAULT_TOOLS, **context_settings):
     """A zero-argument factory for TRL's `environment_factory`: each call returns a fresh environment whose public
     methods are exactly `tools`.
 

@@ -7,6 +7,7 @@ frames with `select_frames` (numbered 1..workspace_frames per video).
 
 from __future__ import annotations
 
+from mmreward.agent.tools import tool_use_prompt
 from mmreward.prompts import JUDGE_TEMPLATES, render
 
 
@@ -61,12 +62,13 @@ def build_conversation(record, template: str, config) -> tuple[list[dict], list]
     # Videos are numbered in the order the tools see them (shared, then A's, then B's), so the label tells the
     # judge which `video` argument of select_frames shows which candidate.
     counter = {"video": 0}
+    frames_tool = "select_frames" in config.tools
 
     def label(item, name: str) -> str:
         if item.type == "image":
             return f"Image {name}"
         counter["video"] += 1
-        return f"Video {name} (select_frames video={counter['video']})"
+        return f"Video {name} (select_frames video={counter['video']})" if frames_tool else f"Video {name}"
 
     for item in record.media:
         _show(item, label(item, "shown with both"), config, parts, images)
@@ -78,7 +80,7 @@ def build_conversation(record, template: str, config) -> tuple[list[dict], list]
         values.update(response_a=record.a.text or "", response_b=record.b.text or "")
     text = render(JUDGE_TEMPLATES[template], **values)
     if config.tools:
-        text += "\n\n" + JUDGE_TEMPLATES["tool_use"]
+        text += "\n\n" + tool_use_prompt(config.tools)
     parts.append({"type": "text", "text": text})
     messages = [{"role": "system", "content": record.system}] if record.system else []
     messages.append({"role": "user", "content": parts})

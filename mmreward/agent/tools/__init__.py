@@ -2,7 +2,7 @@
 
     from mmreward.agent.tools import TOOLS, call_tool, tool_schemas
     from mmreward.agent.tools.context import ToolContext, use_context
-    schemas = tool_schemas(["select_frames", "crop"])           # for the chat template's `tools=`
+    schemas = tool_schemas(DEFAULT_TOOLS)                        # for the chat template's `tools=`
     with use_context(ToolContext(videos=[item])):
         result = call_tool("select_frames", {"target_frames": [1, 48]})   # ToolResult(text, images)
 
@@ -10,6 +10,10 @@ One file per tool. Each tool is a typed function whose Google-style docstring is
 (``transformers.utils.get_json_schema``). Tools never take a path, URL or code from the model: media tools see
 only the active ``ToolContext``'s media, the calculator walks a whitelisted syntax tree, search queries only the
 configured backend. Every failure the model can fix reaches it as a ``ToolError`` message.
+
+A tool tells the judge what it is for in one line: its ``hint`` attribute (set in its file), else the first
+sentence of its docstring. ``tool_use_prompt(names)`` composes the prompt paragraph from the enabled tools, so a
+new tool is its file plus one line in ``TOOLS``.
 """
 
 import inspect
@@ -24,10 +28,11 @@ from mmreward.agent.tools.crop import crop
 from mmreward.agent.tools.frames import select_frames
 from mmreward.agent.tools.search import BM25Backend, SearchBackend, search
 from mmreward.agent.untrusted import MAX_SHOWN_CHARS, shown
+from mmreward.prompts import JUDGE_TEMPLATES, render
 
 __all__ = [
-    "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult", "call_tool",
-    "current_context", "tool_schemas", "use_context",
+    "DEFAULT_TOOLS", "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult",
+    "call_tool", "current_context", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
 ]
 
 # Longest tool error message: every echoed value is capped (``MAX_SHOWN_CHARS``), this is the backstop.
@@ -39,6 +44,46 @@ TOOLS: dict[str, Callable[..., ToolResult | str]] = {
     "calculator": calculator,
     "search": search,
 }
+
+# The tools a media judge gets unless configured otherwise (JudgeConfig, JudgeEnv, the trainers' judge args).
+DEFAULT_TOOLS: tuple[str, ...] = ("select_frames", "crop")
+
+
+def tool_hint(name: str) -> str:
+    """What a tool is for, as one line of the judge's prompt ("see other frames of a video").
+
+    Args:
+        name: a name in ``TOOLS``.
+
+    Returns:
+        The tool's ``hint`` attribute, or else the first sentence of its docstring without its final period
+        and with a lower-case first letter ("Zoom into a region." -> "zoom into a region").
+    """
+    _check_names([name], TOOLS)
+    fn = TOOLS[name]
+    hint = getattr(fn, "hint", None)
+    if not hint:
+        summary = (inspect.getdoc(fn) or name).split("\n\n")[0].replace("\n", " ").strip().rstrip(".")
+        hint = summary[:1].lower() + summary[1:]
+    return hint
+
+
+def tool_use_prompt(names: Collection[str]) -> str:
+    """The paragraph appended to a media judge's prompt that says which tools it can call and what for.
+
+    Args:
+        names: the enabled tools, in the order to name them (non-empty).
+
+    Returns:
+        ``JUDGE_TEMPLATES["tool_use"]`` filled with "select_frames to see other frames of a video, or crop to
+        zoom into a region of an image or frame" (each enabled tool with its ``tool_hint``).
+    """
+    names = list(names)
+    if not names:
+        raise ValueError("tool_use_prompt needs at least one tool; a judge without tools gets no tool paragraph")
+    hints = [f"{name} to {tool_hint(name)}" for name in names]
+    listed = hints[0] if len(hints) == 1 else ", ".join(hints[:-1]) + ", or " + hints[-1]
+    return render(JUDGE_TEMPLATES["tool_use"], tools=listed)
 
 
 def tool_schemas(names: Collection[str] | None = None) -> list[dict[str, Any]]:

@@ -249,3 +249,7 @@ def _format(value: int | float) -> str:
 
 def _show(value: object) -> str:
     return shown(value, 60)
+
+
+# The line the judge's prompt gives this tool ("call calculator to ..."; `agent.tools.tool_use_prompt`).
+calculator.hint = "check arithmetic"

@@ -127,3 +127,7 @@ def _target_size(ctx: ToolContext, height: int, width: int) -> tuple[int, int]:
         )
     except ValueError as e:  # e.g. an extreme aspect ratio
         raise ToolError(f"This region cannot be shown: {e}. Choose a less elongated box.") from e
+
+
+# The line the judge's prompt gives this tool ("call crop to ..."; `agent.tools.tool_use_prompt`).
+crop.hint = "zoom into a region of an image or frame"

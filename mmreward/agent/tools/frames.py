@@ -198,3 +198,7 @@ def _reply(ctx: ToolContext, ws: _Workspace, video: int, positions: list[int]) -
         images.append(_to_pil(ws.video.frames[i]))
     ctx.returned.extend(images)
     return ToolResult("\n".join(lines), images)
+
+
+# The line the judge's prompt gives this tool ("call select_frames to ..."; `agent.tools.tool_use_prompt`).
+select_frames.hint = "see other frames of a video"

@@ -132,3 +132,7 @@ def search(query: str, k: int = 3) -> str:
             text = text[: MAX_PASSAGE_CHARS - 3] + "..."
         lines.append(f"[{rank}] (id: {hit.get('id', '?')}) {text}")
     return "\n".join(lines)
+
+
+# The line the judge's prompt gives this tool ("call search to ..."; `agent.tools.tool_use_prompt`).
+search.hint = "check facts in the reference collection"
