@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from mmreward.data.media import MediaError, VideoSampling, load_image, load_video
+from mmreward.data.media import MediaError, VideoArray, VideoSampling, load_image, load_video
 from mmreward.data.schema import MediaItem
 from mmreward.errors import DataError
 
@@ -157,7 +157,10 @@ def candidate_unit(record, candidate, template: str, *, suffix: str = "", extra_
 
 
 def media_source(item: MediaItem):
-    """What `load_image` / `load_video` accept for a schema media item: a path, bytes, a frame list or a URL."""
+    """What `load_image` / `load_video` accept for a schema media item: a path, bytes, a frame list, a URL, or
+    in-memory media (an image array / PIL image as is; a video array as a `VideoArray` carrying its fps)."""
+    if item.array is not None:
+        return item.array if item.type == "image" else VideoArray(item.array, item.fps)
     if item.frames is not None:
         return [str(p) for p in item.frame_paths()]
     if item.path is not None:
@@ -232,15 +235,16 @@ def vision_token_count(encoding: dict, merge_size: int = 2) -> int:
     return total
 
 
-def _response_mask(input_ids: torch.Tensor, tokenizer, has_response: bool) -> torch.Tensor:
-    """(1, T) mask of the assistant response's content tokens (between the last assistant header and im_end)."""
+def _response_mask(input_ids: torch.Tensor, tokenizer, has_response: bool, family) -> torch.Tensor:
+    """(1, T) mask of the assistant response's content tokens (between the last assistant header and the
+    family's end-of-turn marker)."""
     mask = torch.zeros_like(input_ids)
     if not has_response:
         return mask
     ids = input_ids[0].tolist()
-    start_id = tokenizer.convert_tokens_to_ids("<|im_start|>")
-    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    header = len(tokenizer("assistant\n", add_special_tokens=False)["input_ids"])
+    start_id = tokenizer.convert_tokens_to_ids(family.turn_start)
+    end_id = tokenizer.convert_tokens_to_ids(family.turn_end)
+    header = len(tokenizer(family.assistant_header[len(family.turn_start):], add_special_tokens=False)["input_ids"])
     starts = [i for i, t in enumerate(ids) if t == start_id]
     begin = starts[-1] + 1 + header
     ends = [i for i, t in enumerate(ids) if t == end_id and i >= begin]
@@ -285,7 +289,7 @@ def encode_unit(unit: Unit, processor, family, contract: MediaContract, *, max_l
         nframes = max(2, (frames // 2) // 2 * 2)
         logger.warning("%s: %d tokens > max_length %d; resampling videos to %d frames", unit.record_id, length,
                        max_length, nframes)
-    enc["response_mask"] = _response_mask(enc["input_ids"], processor.tokenizer, unit.has_response)
+    enc["response_mask"] = _response_mask(enc["input_ids"], processor.tokenizer, unit.has_response, family)
     return enc
 
 

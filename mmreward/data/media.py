@@ -31,6 +31,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mmreward.data.media_arrays import (
+    VideoArray,
+    array_key,
+    host_array,
+    image_array,
+    is_array,
+    to_uint8,
+    video_array,
+)
 from mmreward.data.media_cache import CACHE, clear_media_cache, media_cache_info, set_media_cache_bytes
 from mmreward.data.media_fetch import MediaLimits, download, limits, read_base64, set_media_limits
 from mmreward.data.media_resize import resize_frame
@@ -52,6 +61,7 @@ __all__ = [
     "MediaError",
     "MediaLimits",
     "Video",
+    "VideoArray",
     "VideoSampling",
     "clear_media_cache",
     "load_image",
@@ -64,7 +74,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ImageSource = str | Path | bytes | Image.Image
+ImageSource = str | Path | bytes | Image.Image | np.ndarray | torch.Tensor
 # Above this many pixels per frame the default order is PyAV first: decord keeps decoded full-size RGB
 # frames in internal buffers (peak +560 MB loading 16 frames of a 4K clip, against +175 MB with PyAV).
 DECORD_MAX_DEFAULT_PIXELS = 2560 * 1440
@@ -176,7 +186,8 @@ def load_image(
 
     Args:
         source: a path (str or Path), ``file://`` URL, http(s) URL, ``data:image/...;base64,`` URI, raw
-            base64 string, encoded bytes, or a PIL image.
+            base64 string, encoded bytes, a PIL image, or an ``(H, W, 3)`` / ``(3, H, W)`` numpy array or
+            torch tensor, uint8 or float in [0, 1] (see ``media_arrays``).
         max_pixels: if given (or ``min_pixels``), resize (bicubic) to ``smart_resize`` of the size.
         min_pixels: lower area bound for the resize.
         factor: sides become multiples of this (28 Qwen2/2.5-VL, 32 Qwen3-VL).
@@ -190,6 +201,9 @@ def load_image(
     """
     if isinstance(source, Image.Image):
         label, image = "<PIL image>", source
+    elif is_array(source):
+        arr = image_array(source, max_source_pixels)
+        label, image = f"<array {tuple(arr.shape)}>", Image.fromarray(arr)
     else:
         label, path, data = _resolve(source)
         try:
@@ -371,6 +385,23 @@ def _frames_video(items: Sequence, s: VideoSampling, start, end, frames_fps: flo
     return video
 
 
+def _array_video(thwc: np.ndarray, fps: float, s: VideoSampling, start, end) -> Video:
+    """A validated (T, H, W, 3) video sampled exactly like a constant-frame-rate file of the same frames at
+    ``fps``: the same frame index, plan and per-frame resize; only the sampled frames are converted."""
+    total = thwc.shape[0]
+    label = f"<array video {tuple(thwc.shape)} @ {float(fps):g} fps>"
+    native = float(fps)
+    index = FrameIndex(total, native, [i / native for i in range(total)], None, [0], "array", "memory",
+                       False, True, width=thwc.shape[2], height=thwc.shape[1])
+    p = plan(label, s, start, end, index)
+    resize = _Resizer(label, s, len(p.indices))
+    resized: dict[int, torch.Tensor] = {}
+    for i in p.indices:
+        if i not in resized:
+            resized[i] = resize(to_uint8(thwc[i]))
+    return _video(label, torch.stack([resized[i] for i in p.indices]), p, index, "array")
+
+
 def _request(sampling: VideoSampling | None, fps, nframes, **overrides) -> VideoSampling:
     """``sampling`` (default VideoSampling()) with the non-None keyword overrides applied."""
     changes = {k: v for k, v in overrides.items() if v is not None}
@@ -384,7 +415,7 @@ def _request(sampling: VideoSampling | None, fps, nframes, **overrides) -> Video
 
 
 def load_video(
-    source: str | Path | bytes | Sequence,
+    source: str | Path | bytes | Sequence | VideoArray | np.ndarray | torch.Tensor,
     *,
     fps: float | None = None,
     nframes: int | None = None,
@@ -397,13 +428,15 @@ def load_video(
     backend: str | None = None,
     num_threads: int | None = None,
     cache: bool = True,
-    frames_fps: float = 2.0,
+    frames_fps: float | None = None,
 ) -> Video:
     """Decode the sampled frames of a video, resized to the pixel budget.
 
     Args:
-        source: video path (str/Path/``file://``), http(s) URL, in-memory bytes, or a list of images
-            (paths / bytes / PIL) forming a video at ``frames_fps``.
+        source: video path (str/Path/``file://``), http(s) URL, in-memory bytes, a list of images
+            (paths / bytes / PIL / arrays) forming a video at ``frames_fps``, or in-memory frames: a
+            ``VideoArray``, or a ``(T, H, W, 3)`` / ``(T, 3, H, W)`` array or tensor at ``frames_fps``
+            (required for arrays), sampled exactly like a constant-frame-rate file (see ``media_arrays``).
         fps: sample this many frames per second (overrides ``sampling``).
         nframes: sample exactly this many frames, rounded to a multiple of 2 (overrides ``sampling``).
         start: window start in seconds (None = beginning).
@@ -415,7 +448,7 @@ def load_video(
         backend: "decord", "pyav", or None = decord with fallback to PyAV (overrides ``sampling``).
         num_threads: decoder threads (default min(4, cpu count)).
         cache: look up / store the result in the process-wide media cache.
-        frames_fps: frame rate of a list-of-images source.
+        frames_fps: frame rate of a list-of-images source (default 2.0) or of an array source (required).
 
     Returns:
         Video with frames (T, 3, H, W) uint8, T even; see :class:`Video`.
@@ -433,6 +466,14 @@ def load_video(
         total_pixels=total_pixels,
         backend=backend,
     )
+    if isinstance(source, VideoArray) or is_array(source):
+        rate = source.fps if isinstance(source, VideoArray) else frames_fps
+        host = host_array(source.frames if isinstance(source, VideoArray) else source)  # GPU -> CPU once
+        thwc = video_array(host, rate)
+        # Content hash, never identity: a loop that refills one buffer must not hit the old frames.
+        identity = ("array", array_key(host), float(rate))
+        return _cached(identity, s, start, end, cache, lambda: _array_video(thwc, float(rate), s, start, end))
+    frames_fps = 2.0 if frames_fps is None else frames_fps
     if isinstance(source, (list, tuple)):
         # Lists of paths are cached by the identity of every file; lists with PIL images are not.
         paths = source and all(isinstance(x, (str, Path)) for x in source)

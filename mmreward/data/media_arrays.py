@@ -17,8 +17,9 @@ uint8 channels-last array is read without a copy. ``host_array`` moves a GPU ten
 
 ``array_key`` is the identity used for deduplication and the media cache: a content hash (xxh3-128 when
 the optional ``xxhash`` package is installed, blake2b otherwise) of the bytes plus dtype and shape, so a
-loop that reuses one buffer with new contents never gets a stale hit. Cost, measured on 2 CPU cores for a
-16 x 480 x 832 x 3 uint8 video (19 MB): xxh3 ~2 ms, blake2b ~30 ms; see the README.
+loop that reuses one buffer with new contents never gets a stale hit. Cost, measured on the 2-core dev
+machine for a 16 x 480 x 832 x 3 uint8 video (19 MB): ``array_key`` 1.2 ms with xxh3 (blake2b alone: 21 ms);
+the same frames as float32 (77 MB) 4.6 ms; a channels-first view is hashed through a contiguous copy (10 ms).
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def _channels_last(arr: np.ndarray, kind: str, channel_axis: int) -> np.ndarray:
         out = np.moveaxis(arr, channel_axis, -1)
     else:
         layouts = "(H, W, 3) or (3, H, W)" if kind == "image" else "(T, H, W, 3) or (T, 3, H, W)"
-        raise MediaError(f"{_label(arr)}: an {kind} array needs 3 (RGB) channels, {layouts}; got shape "
+        article = "an" if kind == "image" else "a"
+        raise MediaError(f"{_label(arr)}: {article} {kind} array needs 3 (RGB) channels, {layouts}; got shape "
                          f"{tuple(arr.shape)}")
     if 0 in out.shape:
         raise MediaError(f"{_label(arr)}: empty {kind} (a zero-length axis)")
