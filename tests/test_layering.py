@@ -1,10 +1,12 @@
-"""Dependencies point one way, and importing mmreward stays light."""
+"""Dependencies point one way, no module imports itself back (lazy or not), and importing mmreward stays light."""
 
 import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tools", "eval", "data_recipes", "launch", "tests"}
@@ -58,3 +60,126 @@ def test_library_modules_pull_in_no_optional_heavy_backends():
         "mmreward.train.sft, mmreward.train.rft, mmreward.train.grpo"
     )
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+# ---- import cycles: every import statement counts, including those inside functions ----
+
+# Modules in cycles that remain in files owned by other in-progress work (issue 14, later phases): scoring <->
+# the scorers (models/reward_model, yes_token, clip, agent/judge_scorer, scoring_media), cli <-> demo /
+# scoring_dist, models/backbone <-> checkpoint, data/media_sampling <-> video_index. A cycle among other
+# modules fails `test_no_new_import_cycles`; `test_no_import_cycles_at_all` passes once these are gone.
+KNOWN_CYCLE_MODULES = {
+    "mmreward.scoring", "mmreward.scoring_media", "mmreward.models.reward_model", "mmreward.models.yes_token",
+    "mmreward.models.clip", "mmreward.agent.judge_scorer", "mmreward.cli", "mmreward.demo",
+    "mmreward.scoring_dist", "mmreward.models.backbone", "mmreward.models.checkpoint",
+    "mmreward.data.media_sampling", "mmreward.data.video_index",
+}
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node except the bodies of `if TYPE_CHECKING:` (never executed, so never a cycle)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def import_graph(root: Path, package: str = "mmreward") -> dict[str, set[str]]:
+    """Module -> the package's modules it imports anywhere in its file (`from a import b` -> a.b if a module)."""
+    files = {_module_name(p, root): p for p in (root / package).rglob("*.py")}
+    edges: dict[str, set[str]] = {}
+    for name, path in files.items():
+        pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        out = set()
+        for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = pkg.split(".")[: len(pkg.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            else:
+                continue
+            for target in targets:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    out.add(target)
+        edges[name] = out
+    return edges
+
+
+def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+    for start in edges:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_the_cycle_check_sees_imports_inside_functions(tmp_path):
+    pkg = tmp_path / "toy"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from toy.sub.b import B\n")
+    (pkg / "a.py").write_text("def f():\n    from toy.sub import b\n    return b\n")
+    (pkg / "sub" / "b.py").write_text("from .. import a\nB = 1\n")
+    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from toy import a\n")
+    edges = import_graph(tmp_path, "toy")
+    assert edges["toy.a"] == {"toy.sub.b"} and edges["toy.sub.b"] == {"toy.a"} and edges["toy.c"] == set()
+    assert import_cycles(edges) == [["toy.a", "toy.sub.b"]]
+
+
+def test_no_new_import_cycles():
+    new = [c for c in import_cycles(import_graph(ROOT)) if not set(c) <= KNOWN_CYCLE_MODULES]
+    assert new == [], f"import cycles (imports inside functions count): {new}"
+
+
+@pytest.mark.xfail(strict=True, reason="cycles remain among KNOWN_CYCLE_MODULES (later phases of issue 14)")
+def test_no_import_cycles_at_all():
+    assert import_cycles(import_graph(ROOT)) == []
