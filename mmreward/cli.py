@@ -242,7 +242,7 @@ TRAINERS = {
 def _cmd_train(args: argparse.Namespace) -> int:
     import importlib
 
-    from mmreward.config import ConfigError, load_config
+    from mmreward.config import load_config
 
     module_name, config_name = TRAINERS[args.stage]
     module = importlib.import_module(module_name)
@@ -262,11 +262,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         sys.stdout.write(config_help(getattr(module, config_name), f"mmreward train {args.stage}") + "\n")
         return 0
-    try:
-        cfg = load_config(getattr(module, config_name), config_path, overrides)
-    except (ConfigError, ValueError) as err:
-        logger.error("%s", err)
-        return 2
+    # A bad key or value is a ConfigError naming the flag or file: main() prints it and exits 2.
+    cfg = load_config(getattr(module, config_name), config_path, overrides)
     out = module.train(cfg)
     logger.info("wrote %s", out)
     import torch.distributed as dist

@@ -82,7 +82,11 @@ def _coerce_scalar(value: Any, hint: type, key: str) -> Any:
     if hint in (str, Path) and isinstance(value, (str, int, float, Path)) and not isinstance(value, bool):
         return hint(value)
     if issubclass(hint, enum.Enum):
-        return hint(value)
+        try:
+            return hint(value)
+        except ValueError:
+            choices = ", ".join(str(m.value) for m in hint)
+            raise ConfigError(f"{key}: expected one of {choices}, got {value!r}") from None
     if isinstance(value, hint):
         return value
     raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
@@ -176,7 +180,7 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
         raise
     except ValueError as err:
         # __post_init__ checks (ours, TrainingArguments', TRL's) are about the values the user gave.
-        where = f"{path}" + (" with flags" if overrides else "") if path else "config"
+        where = (f"{path} with flags" if overrides else f"{path}") if path else ("flags" if overrides else "config")
         raise ConfigError(f"{where}: {err}") from err
 
 

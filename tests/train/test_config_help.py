@@ -65,7 +65,13 @@ def test_bad_value_names_the_flag_and_refusals_are_config_errors(tmp_path):
 
 def test_cli_exit_code_2_for_a_flag_typo(capsys):
     assert main(["train", "bt", "--model", "m", "--train_data", "d", "--lerning_rate", "1"]) == 2
-    assert "--lerning_rate: unknown flag; did you mean --learning_rate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("mmreward train bt: error: --lerning_rate: unknown flag; did you mean --learning_rate")
+    assert "Traceback" not in err
+    assert main(["train", "bt", "--model", "m", "--train_data", "d", "--use_cpu", "true", "--save_strategy",
+                 "nope"]) == 2
+    assert capsys.readouterr().err == ("mmreward train bt: error: flags: nope is not a valid SaveStrategy, please select "
+                                       "one of ['no', 'steps', 'epoch', 'best']\n")
 
 
 def test_flags_for_text_fields_keep_the_text_typed():
