@@ -2,6 +2,10 @@
 
     generate_fn = hf_generate_fn(model, processor, tools=schemas, max_new_tokens=256)
     texts = generate_fn(conversations, images)        # one assistant turn per conversation
+
+A turn is returned whole: when the template writes the start of the turn into the generation prompt (Qwen3.5's
+`<think>\n`), that prefill is put in front of the generated text, so the loop, the format checks and the history
+see the turn the model wrote (the template re-renders it identically).
 """
 
 from __future__ import annotations
@@ -37,8 +41,11 @@ def hf_generate_fn(model, processor, *, tools: list[dict] | None = None, max_new
         max_new_tokens, do_sample, temperature, top_p: generation settings per turn.
 
     Returns:
-        fn(conversations, images) -> list of generated assistant texts (special tokens removed, tool-call tags kept).
+        fn(conversations, images) -> list of generated assistant texts (special tokens removed, tool-call tags kept,
+        the template's generation prefill in front).
     """
+    from mmreward.agent.protocol import generation_prefill
+
     tokenizer = processor.tokenizer
 
     def generate(conversations: list[list[dict]], images: list[list]) -> list[str]:
@@ -59,7 +66,8 @@ def hf_generate_fn(model, processor, *, tools: list[dict] | None = None, max_new
         with torch.no_grad():
             out = model.generate(**inputs, **settings)
         new = out[:, inputs["input_ids"].shape[1]:]
-        return [tokenizer.decode(row, skip_special_tokens=True) for row in new]
+        prefill = generation_prefill(processor)
+        return [prefill + tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
     return generate
 
@@ -79,9 +87,12 @@ def vllm_generate_fn(llm, *, tools: list[dict] | None = None, max_new_tokens: in
                             skip_special_tokens=True)
 
     def generate(conversations: list[list[dict]], images: list[list]) -> list[str]:
+        from mmreward.agent.protocol import generation_prefill
+
         requests = [_vllm_messages(msgs, imgs) for msgs, imgs in zip(conversations, images)]
         outputs = llm.chat(requests, sampling_params=params, tools=tools or None, use_tqdm=False)
-        return [o.outputs[0].text for o in outputs]
+        prefill = generation_prefill(llm.get_tokenizer())
+        return [prefill + o.outputs[0].text for o in outputs]
 
     return generate
 
@@ -105,12 +116,23 @@ def _vllm_messages(messages: list[dict], images: list) -> list[dict]:
     return out
 
 
-def tokenize_trajectory(traj, processor, tools: list[dict] | None = None) -> None:
+def tokenize_trajectory(traj, processor, tools: list[dict] | None = None, family=None) -> None:
     """Fill `traj.input_ids` and `traj.loss_mask` (1 on assistant-generated tokens, 0 on prompt and tool output).
 
     Relies on the template being prefix-preserving: the tokens of assistant turn i are those between the rendering
-    of messages[:i] (with the generation prompt) and the rendering of messages[:i+1].
+    of messages[:i] (with the generation prompt, whose prefill the model did not generate) and the rendering of
+    messages[:i+1], up to and including the family's end-of-turn token (the newline after it is template glue).
+
+    Args:
+        traj: the trajectory (messages, images).
+        processor: the policy's processor.
+        tools: the tool schemas rendered into the system turn.
+        family: the policy's `Family` (turn markers); None: the Qwen markers every family uses today.
     """
+    from mmreward.models.families import DEFAULT_FAMILY
+
+    end_id = processor.tokenizer.convert_tokens_to_ids((family or DEFAULT_FAMILY).turn_end)
+
     def ids_of(messages, add_prompt: bool) -> list[int]:
         n = sum(1 for m in messages if isinstance(m.get("content"), list)
                 for p in m["content"] if p.get("type") == "image")
@@ -125,7 +147,8 @@ def tokenize_trajectory(traj, processor, tools: list[dict] | None = None) -> Non
             continue
         start = len(ids_of(traj.messages[:i], True))
         end = len(ids_of(traj.messages[:i + 1], False))
-        # The trailing newline after <|im_end|> is template glue, not something the model must generate.
-        for j in range(start, max(start, end - 1)):
+        # The model generates through its end-of-turn token; what the template adds after it is glue.
+        stop = next((j + 1 for j in range(end - 1, start - 1, -1) if full[j] == end_id), end)
+        for j in range(start, stop):
             mask[j] = 1
     traj.input_ids, traj.loss_mask = full, mask

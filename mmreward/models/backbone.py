@@ -1,7 +1,8 @@
-"""Load a Qwen-VL backbone and its processor: dtype, attention kernel, LoRA, frozen vision tower, checkpointing.
+"""Load a VLM backbone and its processor: dtype, attention kernel, LoRA, frozen vision tower, checkpointing.
 
-Per-family differences live in `FAMILIES` (one small table) so that the rest of the code never branches on
-model names. Works for a hub id or a local directory (including the tiny checkpoints of `models/tiny.py`).
+Per-family differences live in the family table (`models/families.py`, re-exported here as `FAMILIES`) so that
+the rest of the code never branches on model names. Works for a hub id or a local directory (including the tiny
+checkpoints of `models/tiny.py`).
 """
 
 from __future__ import annotations
@@ -16,36 +17,16 @@ from pathlib import Path
 import torch
 
 from mmreward.errors import CheckpointError, DependencyError
+from mmreward.models.families import (  # noqa: F401 - the table is re-exported: callers import it from here
+    DEFAULT_FAMILY,
+    DEFAULT_LORA_TARGETS,
+    FAMILIES,
+    HYBRID_LORA_TARGETS,
+    Family,
+    family_of,
+)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Family:
-    """What differs between the supported VLM families."""
-
-    model_type: str
-    # ViT patch size; the pixel grid is patch_size * merge_size (2): 28 for Qwen2/2.5-VL, 32 for Qwen3-VL.
-    patch_size: int
-    # Qwen3-VL writes frame timestamps into the prompt, so the processor needs per-video metadata
-    # (fps and sampled indices) when we hand it frames we sampled ourselves.
-    video_metadata: bool
-    # Qwen2.5-VL aligns M-RoPE time with seconds and takes the sampling fps (second_per_grid_ts).
-    video_fps_kwarg: bool
-
-    @property
-    def factor(self) -> int:
-        return self.patch_size * 2
-
-
-FAMILIES: dict[str, Family] = {
-    "qwen2_vl": Family("qwen2_vl", 14, video_metadata=False, video_fps_kwarg=False),
-    "qwen2_5_vl": Family("qwen2_5_vl", 14, video_metadata=False, video_fps_kwarg=True),
-    "qwen3_vl": Family("qwen3_vl", 16, video_metadata=True, video_fps_kwarg=False),
-}
-
-# LoRA on the language model's linear layers only (the vision tower is trained fully or frozen, by config).
-DEFAULT_LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 
 
 @dataclass
@@ -58,28 +39,12 @@ class LoraSpec:
     alpha: int = 32
     # Dropout on the LoRA input.
     dropout: float = 0.05
-    # peft target_modules: a regex over module names, or a list of module-name suffixes.
-    target_modules: str | list[str] = DEFAULT_LORA_TARGETS
+    # peft target_modules: a regex over module names, or a list of module-name suffixes; None: the family's
+    # `lora_targets` (which include the linear-attention projections of hybrid models).
+    target_modules: str | list[str] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def family_of(config) -> Family:
-    """The `Family` entry for a transformers config.
-
-    Args:
-        config: a `PretrainedConfig` (or anything with `model_type`).
-
-    Returns:
-        The family; an unsupported model type is a `CheckpointError` listing the supported ones.
-    """
-    model_type = getattr(config, "model_type", None)
-    if model_type not in FAMILIES:
-        source = getattr(config, "_name_or_path", "") or "the model"
-        raise CheckpointError(f"{source}: model type {model_type!r} is not supported; supported: "
-                              f"{', '.join(FAMILIES)}")
-    return FAMILIES[model_type]
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -115,9 +80,31 @@ def resolve_attn_implementation(requested: str = "auto") -> str:
     return "sdpa"
 
 
+def lora_targets(config, requested: str | list[str] | None = None) -> str | list[str]:
+    """The peft `target_modules` for a model: what was asked for, else its family's default.
+
+    Args:
+        config: the model's transformers config.
+        requested: explicit targets (a regex or a list of module-name suffixes), or None.
+
+    Returns:
+        `requested` when given, else `family_of(config).lora_targets`.
+    """
+    return requested if requested else family_of(config).lora_targets
+
+
 def vision_tower(model) -> torch.nn.Module:
-    """The vision encoder + merger of a (possibly peft-wrapped) Qwen-VL model."""
-    return inner_model(model).visual
+    """The vision encoder + merger / projector of a (possibly peft-wrapped) model, as one module.
+
+    Which attributes of the inner model make it up is the family's `vision_modules` (Qwen: `visual`; InternVL:
+    `vision_tower` and `multi_modal_projector`); several are returned as a `ModuleList` (for freezing and
+    parameter listing; it is not a forward path).
+    """
+    inner = inner_model(model)
+    names = family_of(inner.config).vision_modules
+    if len(names) == 1:
+        return getattr(inner, names[0])
+    return torch.nn.ModuleList([getattr(inner, name) for name in names])
 
 
 def inner_model(model) -> torch.nn.Module:
@@ -171,7 +158,7 @@ def apply_lora(model, lora: LoraSpec, *, freeze_vision: bool, trainable_token_id
 
     extra = {"trainable_token_indices": {"embed_tokens": list(trainable_token_ids)}} if trainable_token_ids else {}
     config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                        target_modules=lora.target_modules, bias="none", **extra)
+                        target_modules=lora_targets(model.config, lora.target_modules), bias="none", **extra)
     model = get_peft_model(model, config)
     # peft froze everything but the adapters; VideoAlign-style training keeps the vision tower trainable.
     if not freeze_vision:

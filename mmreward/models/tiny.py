@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmreward.models.families import FAMILIES as BACKBONE_FAMILIES
+
 logger = logging.getLogger(__name__)
 
 # The Qwen2.5 / Qwen3 added tokens, in the real vocabulary order (ids 151643…151668 in the real models).
@@ -42,21 +44,9 @@ _CORE_WORDS = (
 ).split()
 
 
-@dataclass(frozen=True)
-class TinySpec:
-    """Per-family sizes of a tiny checkpoint. The factor patch_size * 2 is the pixel grid of the family."""
-
-    model_type: str
-    patch_size: int
-    # Which shipped chat template the family uses (file name in trl/chat_templates/).
-    chat_template: str
-
-
-FAMILIES: dict[str, TinySpec] = {
-    "qwen2_vl": TinySpec("qwen2_vl", 14, "qwen2_5_vl.jinja"),
-    "qwen2_5_vl": TinySpec("qwen2_5_vl", 14, "qwen2_5_vl.jinja"),
-    "qwen3_vl": TinySpec("qwen3_vl", 16, "qwen3_vl.jinja"),
-}
+# The family table (model type, patch size, shipped chat template, …) is `models.families.FAMILIES`; how each
+# family's tiny config and processor are built is `models.tiny_families.BUILDERS`.
+FAMILIES = BACKBONE_FAMILIES
 
 @dataclass(frozen=True)
 class TinySize:
@@ -84,7 +74,10 @@ SIZES: dict[str, TinySize] = {
 
 
 def shipped_chat_template(name: str) -> str:
-    """Return the text of a chat template that TRL ships offline (`trl/chat_templates/<name>`).
+    """Return the text of a family's shipped chat template, offline.
+
+    TRL ships most of them (`trl/chat_templates/<name>`); the ones it does not (InternVL) are kept in
+    `mmreward/agent/templates/`, copied from the converter that wrote the hub checkpoints.
 
     Args:
         name: file name, e.g. "qwen2_5_vl.jinja".
@@ -94,10 +87,11 @@ def shipped_chat_template(name: str) -> str:
     """
     import trl
 
-    path = Path(trl.__file__).parent / "chat_templates" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: chat template not shipped by this trl version; upgrade trl")
-    return path.read_text(encoding="utf-8")
+    for folder in (Path(trl.__file__).parent / "chat_templates", Path(__file__).parents[1] / "agent" / "templates"):
+        if (folder / name).is_file():
+            return (folder / name).read_text(encoding="utf-8")
+    raise FileNotFoundError(f"chat template {name} is shipped neither by this trl version nor by mmreward; "
+                            "upgrade trl")
 
 
 def _corpus() -> list[str]:
@@ -116,14 +110,18 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(seed_vocab_size: int = 1024):
-    """Train a byte-level BPE tokenizer with Qwen2's pre-tokenizer and add the real Qwen special tokens.
+def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_special: dict | None = None):
+    """Train a byte-level BPE tokenizer with the family's pre-tokenizer and add the real Qwen special tokens.
 
     Args:
         seed_vocab_size: BPE vocabulary size before the added tokens.
+        kind: "qwen2" (`Qwen2Tokenizer`: Qwen2/2.5/3-VL, InternVL) or "qwen3_5" (`Qwen3_5Tokenizer`, its own
+            pre-tokenizer regex).
+        extra_special: named special tokens added after the Qwen ones, as the family's hub tokenizer carries
+            them (InternVL: `{"start_image_token": "<img>", …}`); the processor reads them by name.
 
     Returns:
-        A `transformers.Qwen2Tokenizer` (the class the real Qwen-VL checkpoints load).
+        The tokenizer class the real checkpoints of the family load.
     """
     from tokenizers import (
         AddedToken,
@@ -135,8 +133,12 @@ def build_tokenizer(seed_vocab_size: int = 1024):
         pre_tokenizers,
         trainers,
     )
-    from transformers import Qwen2Tokenizer
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+    if kind == "qwen3_5":
+        from transformers.models.qwen3_5.tokenization_qwen3_5 import PRETOKENIZE_REGEX
+        from transformers.models.qwen3_5.tokenization_qwen3_5 import Qwen3_5Tokenizer as TokenizerClass
+    else:
+        from transformers import Qwen2Tokenizer as TokenizerClass
+        from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     bpe = Tokenizer(models.BPE())
     bpe.normalizer = normalizers.NFC()
@@ -156,83 +158,19 @@ def build_tokenizer(seed_vocab_size: int = 1024):
     # Read merges back from the serialised model: the Python BPE object does not expose them directly.
     state = json.loads(bpe.to_str())
     merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["model"]["merges"]]
-    tok = Qwen2Tokenizer(vocab=vocab, merges=merges, errors="replace", model_max_length=32768)
+    tok = TokenizerClass(vocab=vocab, merges=merges, errors="replace", model_max_length=32768)
     tok.add_special_tokens(
         {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]}
     )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_ADDED_TOKENS])
+    if extra_special:
+        tok.add_special_tokens({"additional_special_tokens": [
+            AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(extra_special.values())]},
+            replace_additional_special_tokens=False)
+        tok.extra_special_tokens = dict(extra_special)
     tok.eos_token = "<|im_end|>"
     tok.pad_token = "<|endoftext|>"
     return tok
-
-
-def _model_config(spec: TinySpec, tokenizer, size: TinySize):
-    """The family's config class, filled with tiny dimensions and the tokenizer's special token ids."""
-    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
-
-    ids = {
-        "image_token_id": tokenizer.convert_tokens_to_ids("<|image_pad|>"),
-        "video_token_id": tokenizer.convert_tokens_to_ids("<|video_pad|>"),
-        "vision_start_token_id": tokenizer.convert_tokens_to_ids("<|vision_start|>"),
-        "vision_end_token_id": tokenizer.convert_tokens_to_ids("<|vision_end|>"),
-    }
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    text = dict(
-        vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.intermediate,
-        num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
-        max_position_embeddings=4096, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad,
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(size.mrope_section)},
-    )
-    if spec.model_type == "qwen2_vl":
-        vision = dict(depth=size.vision_depth, embed_dim=size.vision_hidden, hidden_size=size.hidden, mlp_ratio=2,
-                      num_heads=size.vision_heads, patch_size=spec.patch_size)
-        return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
-    if spec.model_type == "qwen2_5_vl":
-        vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden,
-                      intermediate_size=2 * size.vision_hidden, num_heads=size.vision_heads,
-                      out_hidden_size=size.hidden, patch_size=spec.patch_size, window_size=112,
-                      fullatt_block_indexes=[size.vision_depth - 1])
-        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
-    text["head_dim"] = size.hidden // size.heads
-    text["rope_parameters"] = dict(text["rope_parameters"], mrope_interleaved=True, rope_theta=5000000.0)
-    vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden, intermediate_size=2 * size.vision_hidden,
-                  num_heads=size.vision_heads, out_hidden_size=size.hidden, patch_size=spec.patch_size,
-                  num_position_embeddings=256, deepstack_visual_indexes=[size.vision_depth - 1])
-    return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
-
-
-def _processor(spec: TinySpec, tokenizer, chat_template: str):
-    """Image and video processors with the family's patch size and small pixel budgets."""
-    from transformers import Qwen2VLImageProcessor
-
-    factor = spec.patch_size * 2
-    # Qwen3-VL normalises with mean = std = 0.5; Qwen2/2.5-VL with the OpenAI CLIP statistics (the default).
-    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if spec.model_type == "qwen3_vl" else {}
-    image_processor = Qwen2VLImageProcessor(
-        size={"shortest_edge": 4 * factor * factor, "longest_edge": 64 * factor * factor},
-        patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, **norm,
-    )
-    video_kwargs = dict(
-        size={"shortest_edge": 4 * factor * factor, "longest_edge": 16 * factor * factor},
-        patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, min_frames=4, max_frames=16,
-        # The qwen-vl-utils total-pixel bound, so processor and our media path agree on video cost.
-        cap_pixels_per_frame=True,
-    )
-    if spec.model_type == "qwen3_vl":
-        from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
-
-        video_processor = Qwen3VLVideoProcessor(**video_kwargs, fps=2)
-        processor_cls = Qwen3VLProcessor
-    else:
-        from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
-
-        video_processor = Qwen2VLVideoProcessor(**video_kwargs)
-        processor_cls = Qwen2VLProcessor if spec.model_type == "qwen2_vl" else Qwen2_5_VLProcessor
-    return processor_cls(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
-        chat_template=chat_template,
-    )
 
 
 def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny") -> Path:
@@ -250,18 +188,20 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
 
+    from mmreward.models.tiny_families import BUILDERS
+
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    spec = FAMILIES[family]
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    spec, builder = FAMILIES[family], BUILDERS[family]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     template = shipped_chat_template(spec.chat_template)
 
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(kind=builder.tokenizer, extra_special=builder.extra_special)
     tokenizer.chat_template = template
-    if size not in SIZES:
-        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
-    config = _model_config(spec, tokenizer, SIZES[size])
+    config = builder.config(spec, tokenizer, SIZES[size])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
@@ -270,6 +210,6 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
         pad_token_id=tokenizer.pad_token_id, do_sample=False,
     )
     model.save_pretrained(out)
-    _processor(spec, tokenizer, template).save_pretrained(out)
+    builder.processor(spec, tokenizer, template).save_pretrained(out)
     logger.info("wrote tiny %s checkpoint (%d parameters) to %s", family, model.num_parameters(), out)
     return out

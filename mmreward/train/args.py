@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass, field
 
 from mmreward.agent.judge_scorer import JudgeConfig
-from mmreward.models.backbone import DEFAULT_LORA_TARGETS
 
 
 @dataclass
@@ -39,7 +38,9 @@ class PolicyArgs:
     lora_r: int = 0
     lora_alpha: int = 32
     lora_dropout: float = 0.05
-    lora_target_modules: str = DEFAULT_LORA_TARGETS
+    # peft target_modules regex; None: the model family's (`models.backbone.FAMILIES`, e.g. Qwen3.5 adds its
+    # linear-attention projections).
+    lora_target_modules: str | None = None
     # Keep the vision tower fixed (VR-Thinker trains the language model only: the judge learns the protocol).
     freeze_vision: bool = True
     # Weights dtype ("auto": bf16 on a capable GPU, else fp32) and attention kernel ("auto": flash-attn if present).

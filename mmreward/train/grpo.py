@@ -206,15 +206,20 @@ def load_policy(cfg: JudgeGRPOConfig):
     return model, processor, backbone, merged
 
 
-def lora_config(cfg: JudgeGRPOConfig):
+def lora_config(cfg: JudgeGRPOConfig, model_config=None):
     """peft `LoraConfig` for GRPOTrainer (None without LoRA): TRL wraps the model and disables the adapter
-    for the KL reference, so no second model is loaded."""
+    for the KL reference, so no second model is loaded. Without explicit `lora_target_modules` the targets are
+    the model family's (`backbone.lora_targets`)."""
     if cfg.lora_r <= 0:
         return None
     from peft import LoraConfig
 
+    from mmreward.models.backbone import DEFAULT_LORA_TARGETS, lora_targets
+
+    targets = lora_targets(model_config, cfg.lora_target_modules) if model_config is not None else \
+        cfg.lora_target_modules or DEFAULT_LORA_TARGETS
     return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.lora_target_modules, bias="none")
+                      target_modules=targets, bias="none")
 
 
 def _gathered(model):
@@ -241,7 +246,7 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
     from mmreward.agent.env import env_factory
     from mmreward.agent.judge_scorer import JudgeScorer
     from mmreward.agent.protocol import use_tool_template
-    from mmreward.models.backbone import vision_tower
+    from mmreward.models.backbone import family_of, vision_tower
     from mmreward.train.bt_setup import load_records
     from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
@@ -257,7 +262,10 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
     config = judge_config(cfg, backbone)
     evaluate = bool(eval_records) and cfg.eval_strategy != "no"
     # The tokenizer lets the rewards read each turn's raw text (TRL's parsed messages hide format violations).
-    rewards = [partial(REWARD_FNS[name], tokenizer=processor.tokenizer, **cfg.reward_kwargs.get(name, {}))
+    # The family gives the turn markers and tool-call format the raw text is read with.
+    family = family_of(model.config)
+    rewards = [partial(REWARD_FNS[name], tokenizer=processor.tokenizer, family=family,
+                       **cfg.reward_kwargs.get(name, {}))
                for name in cfg.reward_fns]
     environment = None
     if cfg.tools:
@@ -268,7 +276,7 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
         model=model, processing_class=processor, reward_funcs=rewards, args=cfg,
         train_dataset=prompt_dataset(train_records, config),
         eval_dataset=prompt_dataset(eval_records, config) if evaluate else None,
-        peft_config=lora_config(cfg), environment_factory=environment,
+        peft_config=lora_config(cfg, model.config), environment_factory=environment,
         callbacks=[RecordRun(cfg), *(callbacks or [])],
     )
     if cfg.lora_r > 0 and not cfg.freeze_vision:

@@ -13,8 +13,10 @@ TRL turns it into NaN and leaves it out of the sum.
 
 TRL's response parser is lossy: it moves `<think>` to `reasoning_content`, drops text before it and reorders
 blocks, so "junk<think>…" or an answer written before the reasoning would look well-formed. Bind the tokenizer
-(`partial(fn, tokenizer=tok)`, as `train.grpo` does) and the format and verdict checks read the raw generated
-text of each turn, decoded from `completion_ids`; without it they read the turn rebuilt from the message.
+(`partial(fn, tokenizer=tok, family=family)`, as `train.grpo` does) and the format and verdict checks read the raw
+generated text of each turn, decoded from `completion_ids`, split at the family's turn markers (and with the
+template's generation prefill, e.g. Qwen3.5's `<think>\n`, put back in front of the first turn); without it they
+read the turn rebuilt from the message, its tool calls in the family's format.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from collections.abc import Sequence
 from mmreward.judge import Verdict, format_ok, parse_verdict, verdict_matches
 from mmreward.prompts import JUDGE_DIMENSIONS
 
-# Qwen chat markup (every supported family): an assistant turn runs from its header to the end-of-turn token.
-_TURN_START, _TURN_END = "<|im_start|>assistant\n", "<|im_end|>"
 # A tool message that reports a failure: our loop writes "Error: …"; TRL stores `str({"error": …})`.
 _TRL_ERROR = re.compile(r"""^\{\s*["']error["']\s*:""")
 
@@ -46,13 +46,15 @@ def _text(content) -> str:
     return ""
 
 
-def message_text(message: dict) -> str:
+def message_text(message: dict, tool_format: str = "hermes") -> str:
     """An assistant message as the model wrote it, as far as the message tells.
 
     TRL keeps the reasoning in `reasoning_content` and the calls in `tool_calls`; our loop keeps `<think>` in
     `content` and the calls in `tool_calls`. Both are put back as `<think>…</think>`, the text, then one
-    `<tool_call>` block per call (Hermes format).
+    `<tool_call>` block per call in the family's `tool_format` ("hermes" JSON or Qwen3.5 "xml").
     """
+    from mmreward.agent.protocol import render_tool_call
+
     parts = []
     if message.get("reasoning_content") is not None:
         parts.append(f"<think>\n{message['reasoning_content']}\n</think>")
@@ -60,36 +62,44 @@ def message_text(message: dict) -> str:
     for call in message.get("tool_calls") or []:
         function = call.get("function", call) if isinstance(call, dict) else {}
         function = function if isinstance(function, dict) else {}
-        try:
-            body = json.dumps({"name": function.get("name"), "arguments": function.get("arguments", {})})
-        except (TypeError, ValueError, RecursionError):
-            # Arguments nested too deeply (or not JSON at all): rebuilt as a block that fails every format check.
-            body = "<arguments that are not representable as JSON>"
-        parts.append(f"<tool_call>\n{body}\n</tool_call>")
+        arguments = function.get("arguments", {})
+        if tool_format == "xml" and not isinstance(arguments, dict):
+            arguments = {"arguments": arguments}  # not an object: rebuilt so that it still reads as a call
+        # Arguments nested too deeply (or not JSON at all) give a block that fails every format check.
+        parts.append(render_tool_call(function.get("name"), arguments, tool_format))
     return "\n".join(p for p in parts if p)
 
 
-def turns_from_ids(ids: Sequence[int], tokenizer) -> list[str]:
+def turns_from_ids(ids: Sequence[int], tokenizer, family=None) -> list[str]:
     """The raw text of each assistant turn of a multi-turn completion.
 
     Args:
         ids: the completion's token ids (TRL's `completion_ids`: model turns with the tool results between).
         tokenizer: the policy's tokenizer.
+        family: the policy's `Family` (turn markers); None: the Qwen markers every family uses today.
 
     Returns:
         One string per assistant turn, without its end-of-turn token; a turn cut by the length limit is kept.
+        The first turn starts with the template's generation prefill (it is in the prompt, not the completion),
+        so every turn reads as the model's whole turn.
     """
-    text = tokenizer.decode(list(ids), skip_special_tokens=False)
+    from mmreward.agent.protocol import generation_prefill
+    from mmreward.models.families import DEFAULT_FAMILY
+
+    family = family or DEFAULT_FAMILY
+    text = generation_prefill(tokenizer) + tokenizer.decode(list(ids), skip_special_tokens=False)
     # The completion starts inside the first assistant turn; later turns follow an assistant header.
-    return [segment.split(_TURN_END, 1)[0] for segment in text.split(_TURN_START)]
+    return [segment.split(family.turn_end, 1)[0] for segment in text.split(family.assistant_header)]
 
 
 def assistant_turns(completion: list[dict], completion_ids: Sequence[int] | None = None,
-                    tokenizer=None) -> list[str]:
-    """The text of each assistant turn: raw from `completion_ids` when a tokenizer is given, else rebuilt."""
+                    tokenizer=None, family=None) -> list[str]:
+    """The text of each assistant turn: raw from `completion_ids` when a tokenizer is given, else rebuilt (tool
+    calls in the family's format)."""
     if completion_ids is not None and tokenizer is not None:
-        return turns_from_ids(completion_ids, tokenizer)
-    return [message_text(m) for m in completion if m.get("role") == "assistant"]
+        return turns_from_ids(completion_ids, tokenizer, family)
+    tool_format = family.tool_format if family is not None else "hermes"
+    return [message_text(m, tool_format) for m in completion if m.get("role") == "assistant"]
 
 
 def verdict_turn(completion: list[dict], turns: list[str]) -> str | None:
@@ -174,9 +184,9 @@ def _episodes(completions, record, kwargs):
     """Per completion: (record, template, assistant turn texts)."""
     ids = kwargs.get("completion_ids") or [None] * len(completions)
     templates = kwargs.get("template") or [None] * len(completions)
-    tokenizer = kwargs.get("tokenizer")
+    tokenizer, family = kwargs.get("tokenizer"), kwargs.get("family")
     for completion, raw, template, cids in zip(completions, record, templates, ids):
-        yield completion, _record(raw), template, assistant_turns(completion, cids, tokenizer)
+        yield completion, _record(raw), template, assistant_turns(completion, cids, tokenizer, family)
 
 
 # --- rewards ----------------------------------------------------------------------------------------------------
@@ -195,7 +205,7 @@ def verdict_accuracy(completions, record, *, wrong: float = 0.0, unparsable: flo
         record: the records, one per completion.
         wrong, unparsable: the rewards of a wrong and of an unreadable verdict.
         score_tolerance: pointwise only: the largest |score - label| that counts as correct.
-        **kwargs: `template`, `completion_ids`, `tokenizer`; the rest of TRL's kwargs are ignored.
+        **kwargs: `template`, `completion_ids`, `tokenizer`, `family`; the rest of TRL's kwargs are ignored.
 
     Returns:
         One reward per completion.
@@ -225,7 +235,7 @@ def dimension_accuracy(completions, record, *, unparsable: float = 0.0, score_to
         completions, record: as in `verdict_accuracy`.
         unparsable: the reward of an unreadable verdict.
         score_tolerance: pointwise only: the largest |score - label| that counts as correct.
-        **kwargs: `template`, `completion_ids`, `tokenizer`; the rest is ignored.
+        **kwargs: `template`, `completion_ids`, `tokenizer`, `family`; the rest is ignored.
 
     Returns:
         One reward in [0, 1] (or `unparsable`, or None) per completion.
@@ -255,7 +265,7 @@ def strict_format(completions, record=None, **kwargs) -> list[float]:
     Args:
         completions: conversational completions.
         record: unused (the format does not depend on the label).
-        **kwargs: `completion_ids`, `tokenizer`; the rest is ignored.
+        **kwargs: `completion_ids`, `tokenizer`, `family`; the rest is ignored.
 
     Returns:
         One reward in {0, 1} per completion.
@@ -264,7 +274,7 @@ def strict_format(completions, record=None, **kwargs) -> list[float]:
     ids = kwargs.get("completion_ids") or [None] * len(completions)
     out = []
     for completion, cids in zip(completions, ids):
-        turns = assistant_turns(completion, cids, kwargs.get("tokenizer"))
+        turns = assistant_turns(completion, cids, kwargs.get("tokenizer"), kwargs.get("family"))
         final = verdict_turn(completion, turns)
         ok = final is not None and format_ok(final) and final.rstrip().endswith("</answer>")
         ok = ok and all(format_ok(t) and "<tool_call>" in t for t in turns[:-1])

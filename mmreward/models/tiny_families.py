@@ -1,0 +1,111 @@
+"""How each family's tiny checkpoint is built: its config class at tiny sizes and its processor.
+
+`BUILDERS[model_type]` pairs with the family's entry in `models.families.FAMILIES`; `models.tiny.make_tiny_vlm`
+does the rest (tokenizer, seeded weights, generation config, files). A new family is a table entry plus a
+builder here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TinyBuilder:
+    """The family-specific parts of a tiny checkpoint."""
+
+    # (family, tokenizer, size) -> the transformers config at tiny dimensions.
+    config: Callable
+    # (family, tokenizer, chat_template) -> the processor (image + video processors, tokenizer, template).
+    processor: Callable
+    # Tokenizer class: "qwen2" or "qwen3_5" (see `models.tiny.build_tokenizer`).
+    tokenizer: str = "qwen2"
+    # Named special tokens beyond the Qwen ones (InternVL's image tokens).
+    extra_special: dict = field(default_factory=dict)
+
+
+def _vision_ids(tokenizer) -> dict:
+    """The Qwen vision token ids a Qwen-VL config names."""
+    return {
+        "image_token_id": tokenizer.convert_tokens_to_ids("<|image_pad|>"),
+        "video_token_id": tokenizer.convert_tokens_to_ids("<|video_pad|>"),
+        "vision_start_token_id": tokenizer.convert_tokens_to_ids("<|vision_start|>"),
+        "vision_end_token_id": tokenizer.convert_tokens_to_ids("<|vision_end|>"),
+    }
+
+
+def _text_config(tokenizer, size) -> dict:
+    """The language model's tiny dimensions and the tokenizer's special ids (shared by every family)."""
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    pad = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    return dict(
+        vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.intermediate,
+        num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.kv_heads,
+        max_position_embeddings=4096, bos_token_id=pad, eos_token_id=eos, pad_token_id=pad,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": list(size.mrope_section)},
+    )
+
+
+def _qwen_vl_config(spec, tokenizer, size):
+    """Qwen2-VL / Qwen2.5-VL / Qwen3-VL configs, filled with tiny dimensions and the tokenizer's special ids."""
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
+
+    ids = _vision_ids(tokenizer)
+    text = _text_config(tokenizer, size)
+    if spec.model_type == "qwen2_vl":
+        vision = dict(depth=size.vision_depth, embed_dim=size.vision_hidden, hidden_size=size.hidden, mlp_ratio=2,
+                      num_heads=size.vision_heads, patch_size=spec.patch_size)
+        return Qwen2VLConfig(text_config=text, vision_config=vision, **ids)
+    if spec.model_type == "qwen2_5_vl":
+        vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden,
+                      intermediate_size=2 * size.vision_hidden, num_heads=size.vision_heads,
+                      out_hidden_size=size.hidden, patch_size=spec.patch_size, window_size=112,
+                      fullatt_block_indexes=[size.vision_depth - 1])
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids)
+    text["head_dim"] = size.hidden // size.heads
+    text["rope_parameters"] = dict(text["rope_parameters"], mrope_interleaved=True, rope_theta=5000000.0)
+    vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden, intermediate_size=2 * size.vision_hidden,
+                  num_heads=size.vision_heads, out_hidden_size=size.hidden, patch_size=spec.patch_size,
+                  num_position_embeddings=256, deepstack_visual_indexes=[size.vision_depth - 1])
+    return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
+
+
+def _qwen_vl_processor(spec, tokenizer, chat_template: str):
+    """Image and video processors with the family's patch size and small pixel budgets."""
+    from transformers import Qwen2VLImageProcessor
+
+    factor = spec.patch_size * 2
+    # Qwen3-VL normalises with mean = std = 0.5; Qwen2/2.5-VL with the OpenAI CLIP statistics (the default).
+    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if spec.model_type == "qwen3_vl" else {}
+    image_processor = Qwen2VLImageProcessor(
+        size={"shortest_edge": 4 * factor * factor, "longest_edge": 64 * factor * factor},
+        patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, **norm,
+    )
+    video_kwargs = dict(
+        size={"shortest_edge": 4 * factor * factor, "longest_edge": 16 * factor * factor},
+        patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, min_frames=4, max_frames=16,
+        # The qwen-vl-utils total-pixel bound, so processor and our media path agree on video cost.
+        cap_pixels_per_frame=True,
+    )
+    if spec.model_type == "qwen3_vl":
+        from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        video_processor = Qwen3VLVideoProcessor(**video_kwargs, fps=2)
+        processor_cls = Qwen3VLProcessor
+    else:
+        from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+        video_processor = Qwen2VLVideoProcessor(**video_kwargs)
+        processor_cls = Qwen2VLProcessor if spec.model_type == "qwen2_vl" else Qwen2_5_VLProcessor
+    return processor_cls(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
+        chat_template=chat_template,
+    )
+
+
+BUILDERS: dict[str, TinyBuilder] = {
+    "qwen2_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
+    "qwen2_5_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
+    "qwen3_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
+}
