@@ -301,6 +301,24 @@ def _takes_keyword(fn: Callable, name: str) -> bool:
     return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+def score_media(scorer, prompts, media, *, pairs=None, **kwargs):
+    """Rewards ``(B,)`` for in-memory images / videos (arrays, tensors, PIL); see `mmreward.scoring_media`.
+
+    Args:
+        scorer: any scorer.
+        prompts: one prompt per sample, or one string for all.
+        media: a list of samples or a batch array / tensor of images / videos.
+        pairs: ``[(i, j), ...]``: score media i against media j; returns one margin per pair.
+        **kwargs: fps, on_error, batch_size, progress, num_workers.
+
+    Returns:
+        A ``(B,)`` float32 tensor, or a dict of them (per dimension and "overall") for a multi-dimension scorer.
+    """
+    from mmreward.scoring_media import score_media as run
+
+    return run(scorer, prompts, media, pairs=pairs, **kwargs)
+
+
 def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | None = None, **kwargs):
     """Load any scorer: a mmreward checkpoint (its kind is recorded), a plain VLM, or an open_clip model.
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mmreward.prompts import JUDGE_DIMENSIONS
+from mmreward.scoring_media import ScoreMediaMixin
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class JudgeConfig:
     template: str | None = None
 
 
-class JudgeScorer:
+class JudgeScorer(ScoreMediaMixin):
     """Runs judge episodes and answers the Scorer protocol (`score(records) -> [ScoreResult]`)."""
 
     kind = "judge"

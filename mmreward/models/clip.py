@@ -58,6 +58,7 @@ from mmreward.models.checkpoint import (
 )
 from mmreward.models.clip_weights import import_open_clip, load_failure
 from mmreward.scoring import Plan, score_records
+from mmreward.scoring_media import ScoreMediaMixin
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class ClipUnitEncoder:
         return images
 
 
-class ClipScorer(nn.Module):
+class ClipScorer(nn.Module, ScoreMediaMixin):
     """CLIPScore / VLM-RM scoring with an open_clip model; implements the `mmreward.scoring` Scorer protocol."""
 
     kind = "clip"

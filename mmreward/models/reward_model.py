@@ -41,6 +41,7 @@ from mmreward.models.checkpoint import (
 )
 from mmreward.models.heads import HEADS, POOLS, apply_head
 from mmreward.prompts import HEAD_TEMPLATES
+from mmreward.scoring_media import ScoreMediaMixin
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class RewardModelConfig:
         self.prompt_text = self.prompt_text or HEAD_TEMPLATES[self.prompt_template]
 
 
-class RewardModel(nn.Module):
+class RewardModel(nn.Module, ScoreMediaMixin):
     """backbone + pool + head: `forward(**processor_outputs) -> rewards (B, n_dims)`."""
 
     kind = "head"
@@ -185,6 +186,8 @@ class RewardModel(nn.Module):
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def plan(self, record):
         """Units for a record: one per candidate (pairs) or one (pointwise)."""
+        import dataclasses
+
         from mmreward.data.schema import Candidate, PreferencePair
         from mmreward.scoring import Plan
 
@@ -194,6 +197,10 @@ class RewardModel(nn.Module):
             return Plan([candidate_unit(record, c, self.config.prompt_text, suffix=suffix, extra_key=key)
                          for c in (record.a, record.b)], "pair")
         cand = Candidate(text=record.response, media=[])
+        if record.response is None and record.media:
+            # Generated media scored on their own are the candidate ("this image"), worded as in generation
+            # pairs; as shared media the template would call them a "response".
+            record, cand = dataclasses.replace(record, media=[]), Candidate(media=list(record.media))
         return Plan([candidate_unit(record, cand, self.config.prompt_text, suffix=suffix, extra_key=key)],
                     "pointwise")
 

@@ -31,6 +31,7 @@ from mmreward.models.checkpoint import (
 from mmreward.models.heads import pool_last_token
 from mmreward.models.reward_model import UnitEncoder, forward_encodings
 from mmreward.prompts import YES_NO_TEMPLATES, render
+from mmreward.scoring_media import ScoreMediaMixin
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def yes_no_logit(logits: torch.Tensor, yes_ids: list[int], no_ids: list[int]) ->
     return torch.logsumexp(logits[:, yes_ids], dim=-1) - torch.logsumexp(logits[:, no_ids], dim=-1)
 
 
-class YesTokenScorer(nn.Module):
+class YesTokenScorer(nn.Module, ScoreMediaMixin):
     """P("yes") scoring over any generative VLM loaded with `load_vlm`."""
 
     kind = "yes_token"
@@ -179,7 +180,12 @@ class YesTokenScorer(nn.Module):
         from mmreward.scoring import Plan
 
         key = f"yes:{self.config.template}:{self.config.response_template}"
-        if not isinstance(record, PreferencePair):
+        shared = record.media
+        if not isinstance(record, PreferencePair) and record.response is None and record.media:
+            # Generated media scored on their own are the candidate: asked about as "the image" / "the video",
+            # as in generation pairs, not as a "response".
+            groups, combine, shared = [[Candidate(media=list(record.media))]], "pointwise", []
+        elif not isinstance(record, PreferencePair):
             groups, combine = [[Candidate(text=record.response, media=[])]], "pointwise"
         elif self.config.mode == "pairwise":
             groups, combine = [[record.a, record.b]], "pairwise"
@@ -188,7 +194,7 @@ class YesTokenScorer(nn.Module):
         units = []
         for group in groups:
             text, media = self._question(record, group)
-            units.append(build_unit(record.id, user_text=text, media=[*record.media, *media],
+            units.append(build_unit(record.id, user_text=text, media=[*shared, *media],
                                     system=record.system, extra_key=key))
         return Plan(units, combine)
 

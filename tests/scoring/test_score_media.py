@@ -1,0 +1,127 @@
+"""`scorer.score_media`: in-memory media score exactly like the same pixels on disk; pairs, dimensions, failures."""
+
+import math
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mmreward.data.schema import MediaItem, PointwiseRecord
+from mmreward.models.reward_model import RewardModel
+from mmreward.scoring import ScoringError, score_media, score_records
+
+RNG = np.random.default_rng(3)
+IMAGES = RNG.integers(0, 256, (3, 40, 56, 3), dtype=np.uint8)  # B, H, W, C
+VIDEOS = RNG.integers(0, 256, (2, 30, 24, 64, 3), dtype=np.uint8)  # B, T, H, W, C at 24 fps
+
+
+@pytest.fixture(scope="module")
+def multi(tiny_checkpoint):
+    return RewardModel.build(tiny_checkpoint("qwen2_5_vl"), dimensions=["VQ", "MQ"]).eval()
+
+
+@pytest.fixture(scope="module")
+def single(tiny_checkpoint):
+    return RewardModel.build(tiny_checkpoint("qwen2_5_vl")).eval()
+
+
+def write_lossless(path, frames, fps):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("png", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "rgb24"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def file_scores(scorer, paths, kind, prompt="a cat"):
+    records = [PointwiseRecord(id=str(i), prompt=prompt, media=[MediaItem(type=kind, path=str(p))])
+               for i, p in enumerate(paths)]
+    return torch.tensor([r.score for r in score_records(scorer, records, progress=False)])
+
+
+def test_image_tensor_scores_equal_the_png_files(single, tmp_path):
+    paths = []
+    for i, image in enumerate(IMAGES):
+        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        paths.append(tmp_path / f"{i}.png")
+    expected = file_scores(single, paths, "image")
+    batch = torch.from_numpy(IMAGES).permute(0, 3, 1, 2).float() / 255  # (B, 3, H, W) in [0, 1]
+    got = single.score_media("a cat", batch)
+    assert got.shape == (3,) and got.dtype == torch.float32
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+    assert len(set(got.tolist())) == 3  # three different images, three different rewards
+
+
+def test_video_tensor_scores_equal_the_lossless_files(multi, tmp_path):
+    paths = [write_lossless(tmp_path / f"{i}.mov", v, 24) for i, v in enumerate(VIDEOS)]
+    records = [PointwiseRecord(id=str(i), prompt="a cat", media=[MediaItem(type="video", path=str(p))])
+               for i, p in enumerate(paths)]
+    expected = score_records(multi, records, progress=False)
+    got = multi.score_media(["a cat", "a cat"], torch.from_numpy(VIDEOS).permute(0, 1, 4, 2, 3), fps=24)
+    assert set(got) == {"VQ", "MQ", "overall"} and all(v.shape == (2,) for v in got.values())
+    for i, result in enumerate(expected):
+        assert got["VQ"][i].item() == pytest.approx(result.scores["VQ"], abs=1e-5)
+        assert got["MQ"][i].item() == pytest.approx(result.scores["MQ"], abs=1e-5)
+        assert got["overall"][i].item() == pytest.approx(result.score, abs=1e-5)
+    # No "overall" dimension: the overall reward is the sum of the dimensions.
+    assert torch.allclose(got["overall"], got["VQ"] + got["MQ"])
+
+
+def test_pairs_give_margins_of_the_pointwise_rewards(single):
+    rewards = single.score_media("a dog", list(IMAGES))
+    margins = single.score_media("a dog", list(IMAGES), pairs=[(0, 1), (2, 0), (1, 1)])
+    expected = torch.stack([rewards[0] - rewards[1], rewards[2] - rewards[0], rewards[1] - rewards[1]])
+    assert margins.shape == (3,) and torch.allclose(margins, expected, atol=1e-5)
+    assert margins[2].item() == 0.0
+
+
+def test_duplicates_are_scored_once_and_a_refilled_buffer_is_rescored(single, monkeypatch):
+    calls = []
+    encoder = single.encoder()
+    monkeypatch.setattr(single, "encoder", lambda: lambda unit: calls.append(unit.key) or encoder(unit))
+    buffer = IMAGES[0].copy()
+    first = single.score_media("a cat", [buffer, buffer.copy(), torch.from_numpy(buffer)])
+    assert len(calls) == 1 and first[0] == first[1] == first[2]
+    buffer[:] = IMAGES[1]  # an RL loop refilling the same buffer: new content, new key, new score
+    second = single.score_media("a cat", [buffer])
+    assert len(calls) == 2 and second[0] != first[0]
+
+
+def test_a_bad_sample_raises_naming_it_or_is_nan_under_skip(single):
+    bad = IMAGES[1].astype(np.float32) / 255
+    bad[0, 0, 0] = np.nan
+    media = [IMAGES[0], bad, IMAGES[2][:, :, :2]]
+    with pytest.raises(ScoringError) as err:
+        single.score_media("a cat", media)
+    message = str(err.value)
+    assert "2 of 3 samples could not be scored" in message
+    assert "media[1]: <array (40, 56, 3) float32>: contains NaN" in message
+    assert "media[2]: <array (40, 56, 2) uint8>: an image array needs 3 (RGB) channels" in message
+    got = single.score_media("a cat", media, on_error="skip")
+    assert math.isnan(got[1]) and math.isnan(got[2])
+    assert got[0].item() == pytest.approx(single.score_media("a cat", IMAGES[:1])[0].item(), abs=1e-6)
+
+
+def test_video_without_fps_and_garbage_objects_fail_alone(single):
+    got = single.score_media("a cat", [VIDEOS[0], IMAGES[0], "not media", np.zeros((2, 2), np.uint8)],
+                             on_error="skip")
+    assert torch.isnan(got).tolist() == [True, False, True, True]
+    with pytest.raises(ScoringError, match=r"media\[0\]: .*fps of a video array is required"):
+        single.score_media("a cat", [VIDEOS[0]])
+
+
+def test_argument_mistakes_are_value_errors(single):
+    with pytest.raises(ValueError, match="2 media samples but 3 prompts"):
+        score_media(single, ["a", "b", "c"], list(IMAGES[:2]))
+    with pytest.raises(ValueError, match=r"pairs\[0\] = \(0, 5\) is out of range for 2 media samples"):
+        score_media(single, "a", list(IMAGES[:2]), pairs=[(0, 5)])
+    with pytest.raises(ValueError, match="different prompts"):
+        score_media(single, ["a", "b"], list(IMAGES[:2]), pairs=[(0, 1)])
+    with pytest.raises(ValueError, match="batch of images"):
+        score_media(single, "a", IMAGES[0])  # one 3-D image is not a batch
+    with pytest.raises(ValueError, match="on_error"):
+        score_media(single, "a", list(IMAGES[:1]), on_error="ignore")
