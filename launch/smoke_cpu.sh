@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command CPU smoke run on a tiny random-weight Qwen2.5-VL (about a minute on 2 cores), from the repo root:
+# One-command CPU smoke run on a tiny random-weight Qwen2.5-VL (minutes on 2 cores; see launch/README.md), from the repo root:
 #   launch/smoke_cpu.sh [WORKDIR]        # PYTHON=.venv/bin/python launch/smoke_cpu.sh without an active venv
 # tiny model -> demo data -> Bradley-Terry training (3 configs) -> scoring -> judge SFT -> RFT -> GRPO -> eval
 # (judge and BT model on a VideoGen-RewardBench-layout copy of demo pairs) -> scoring with the judge.
