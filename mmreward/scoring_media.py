@@ -37,7 +37,7 @@ __all__ = ["ScoreMediaMixin", "media_items", "score_media"]
 
 
 def _samples(media: Any) -> list:
-    """Per-sample objects of a batch array / tensor (moved to the CPU once, then split into views) or a list."""
+    """Per-sample objects of a list, or of a batch array / tensor (moved to the CPU once, then split)."""
     if isinstance(media, (list, tuple)):
         return list(media)
     if hasattr(media, "shape") and len(media.shape) in (4, 5):
@@ -49,7 +49,7 @@ def _samples(media: Any) -> list:
 
 
 def media_items(media: Any, fps: float | Sequence[float | None] | None = None) -> list[MediaItem]:
-    """One `MediaItem` per sample: arrays / tensors (3-D image, 4-D video), PIL images, or MediaItems as given.
+    """One `MediaItem` per sample: arrays / tensors (3-D image, 4-D video), PIL images, MediaItems as given.
 
     Args:
         media: a list of samples, or a batch array / tensor of images (4-D) or videos (5-D).
@@ -82,7 +82,8 @@ def media_items(media: Any, fps: float | Sequence[float | None] | None = None) -
 
 def _records(prompts: Sequence[str], items: list[MediaItem], pairs) -> list:
     if pairs is None:
-        return [PointwiseRecord(id=f"media[{i}]", prompt=p, media=[m]) for i, (p, m) in enumerate(zip(prompts, items))]
+        return [PointwiseRecord(id=f"media[{i}]", prompt=p, media=[m])
+                for i, (p, m) in enumerate(zip(prompts, items))]
     records = []
     for k, pair in enumerate(pairs):
         try:
@@ -94,8 +95,8 @@ def _records(prompts: Sequence[str], items: list[MediaItem], pairs) -> list:
         if prompts[i] != prompts[j]:
             raise ValueError(f"pairs[{k}] = ({i}, {j}): the two samples have different prompts; a pair is "
                              f"judged under one prompt")
-        records.append(PreferencePair(id=f"pair[{k}] ({i}, {j})", prompt=prompts[i], a=Candidate(media=[items[i]]),
-                                      b=Candidate(media=[items[j]]), label="tie"))
+        records.append(PreferencePair(id=f"pair[{k}] ({i}, {j})", prompt=prompts[i], label="tie",
+                                      a=Candidate(media=[items[i]]), b=Candidate(media=[items[j]])))
     return records
 
 
@@ -106,9 +107,10 @@ def _values(result, pairs) -> tuple[float, dict[str, float]]:
     return result.score_a - result.score_b, {d: a - b for d, (a, b) in result.scores.items()}
 
 
-def score_media(scorer, prompts: Sequence[str] | str, media: Any, *, pairs: Sequence[tuple[int, int]] | None = None,
-                fps: float | Sequence[float | None] | None = None, on_error: str = "raise", batch_size: int = 8,
-                progress: bool = False, **kwargs) -> torch.Tensor | dict[str, torch.Tensor]:
+def score_media(scorer, prompts: Sequence[str] | str, media: Any, *,
+                pairs: Sequence[tuple[int, int]] | None = None, fps: float | Sequence[float | None] | None = None,
+                on_error: str = "raise", batch_size: int = 8, progress: bool = False,
+                **kwargs) -> torch.Tensor | dict[str, torch.Tensor]:
     """Rewards for in-memory media under their prompts (see the module docstring for the contracts).
 
     Args:
@@ -164,9 +166,9 @@ def score_media(scorer, prompts: Sequence[str] | str, media: Any, *, pairs: Sequ
 class ScoreMediaMixin:
     """Gives a scorer ``score_media`` (tensors / arrays / PIL in, rewards out); see `score_media`."""
 
-    def score_media(self, prompts: Sequence[str] | str, media: Any, *,
-                    pairs: Sequence[tuple[int, int]] | None = None, **kwargs) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Rewards ``(B,)`` for in-memory media (margins with ``pairs``); see `mmreward.scoring_media.score_media`.
+    def score_media(self, prompts: Sequence[str] | str, media: Any, *, pairs: Sequence[tuple[int, int]] | None = None,
+                    **kwargs) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Rewards ``(B,)`` for in-memory media (margins with ``pairs``); see `scoring_media.score_media`.
 
         Args:
             prompts: one prompt per sample, or one string for all.

@@ -1,9 +1,10 @@
 """In-process LRU cache of decoded media, bounded by the bytes of the cached frames.
 
 One cache per process (each DataLoader worker has its own). Keys are built by ``media.load_video`` from
-the source identity (absolute path + mtime_ns + size, or sha1 of in-memory bytes) and the full sampling
-request, so touching a file or changing any sampling field is a miss. Thread-safe: a lock guards the
-table; two threads missing on the same key at once both decode, and the second store wins.
+the source identity (absolute path + mtime_ns + size, sha1 of in-memory bytes, or a content hash and frame
+rate of an in-memory array: ``media_arrays.array_key``) and the full sampling request, so touching a file,
+refilling an array or changing any sampling field is a miss. Thread-safe: a lock guards the table; two
+threads missing on the same key at once both decode, and the second store wins.
 
 Cached values are shared, not copied: callers must not modify returned frames in place.
 

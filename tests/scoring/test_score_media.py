@@ -125,3 +125,40 @@ def test_argument_mistakes_are_value_errors(single):
         score_media(single, "a", IMAGES[0])  # one 3-D image is not a batch
     with pytest.raises(ValueError, match="on_error"):
         score_media(single, "a", list(IMAGES[:1]), on_error="ignore")
+
+
+def test_media_scored_alone_are_worded_as_generated_media_not_responses(single, tiny_checkpoint):
+    from mmreward.models.yes_token import YesTokenScorer
+
+    record = PointwiseRecord(id="r", prompt="a cat", media=[MediaItem(type="video", array=VIDEOS[0], fps=24)])
+    head_text = single.plan(record).units[0].messages[-1]["content"][-1]["text"]
+    assert head_text == "Prompt: a cat\nHow good is this video, and how well does it match the prompt?"
+    yes = YesTokenScorer.from_vlm(tiny_checkpoint("qwen2_5_vl")).eval()
+    (unit,) = yes.plan(record).units
+    assert unit.messages[-1]["content"][-1]["text"] == ('Does the video match the prompt "a cat" and look good? '
+                                                        'Answer yes or no.')
+    assert len(unit.media) == 1  # shown once, not as shared media and candidate both
+    probs = yes.score_media("a cat", list(IMAGES))
+    assert probs.shape == (3,) and bool(((probs > 0) & (probs < 1)).all())
+    margins = yes.score_media("a cat", list(IMAGES), pairs=[(0, 2)])
+    assert margins[0].item() == pytest.approx((probs[0] - probs[2]).item(), abs=1e-5)
+
+
+def test_clip_scorer_scores_video_tensors_like_their_files(tmp_path):
+    pytest.importorskip("open_clip")
+    from mmreward.models.clip import ClipScorer
+
+    tiny = {"embed_dim": 32,
+            "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2}}
+    clip = ClipScorer.from_open_clip("tiny", None, model_cfg=tiny, device="cpu")
+    paths = [write_lossless(tmp_path / f"{i}.mov", v, 24) for i, v in enumerate(VIDEOS)]
+    expected = file_scores(clip, paths, "video")
+    got = clip.score_media("a cat", torch.from_numpy(VIDEOS).float() / 255, fps=24)  # (B, T, H, W, 3) floats
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+
+
+def test_worker_processes_give_the_same_rewards(single):
+    inline = single.score_media("a cat", list(IMAGES))
+    workers = single.score_media("a cat", list(IMAGES), num_workers=1)
+    assert torch.allclose(inline, workers, atol=1e-5, rtol=0)
