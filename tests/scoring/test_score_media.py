@@ -162,3 +162,37 @@ def test_worker_processes_give_the_same_rewards(single):
     inline = single.score_media("a cat", list(IMAGES))
     workers = single.score_media("a cat", list(IMAGES), num_workers=1)
     assert torch.allclose(inline, workers, atol=1e-5, rtol=0)
+
+
+def test_pairwise_yes_token_margin_is_two_p_minus_one(tiny_checkpoint):
+    from mmreward.data.schema import Candidate, PreferencePair
+    from mmreward.models.yes_token import YesTokenScorer
+
+    yes = YesTokenScorer.from_vlm(tiny_checkpoint("qwen2_5_vl"), mode="pairwise").eval()
+    margin = yes.score_media("a cat", list(IMAGES[:2]), pairs=[(0, 1)])
+    a, b = (Candidate(media=[MediaItem(type="image", array=x)]) for x in IMAGES[:2])
+    pair = PreferencePair(id="p", prompt="a cat", label="tie", a=a, b=b)
+    (result,) = score_records(yes, [pair], progress=False)
+    p = result.score_a  # P(A better than B)
+    assert 0 < p < 1 and margin[0].item() == pytest.approx(2 * p - 1, abs=1e-5)
+
+
+def test_samples_become_host_arrays_once():
+    from mmreward.scoring_media import media_items
+
+    batch = torch.from_numpy(VIDEOS)
+    items = media_items(batch, fps=[24, 12])
+    assert [(m.type, m.fps) for m in items] == [("video", 24), ("video", 12)]
+    # CPU tensors are viewed, not copied; what the engine keys and loads is numpy, never moved again.
+    assert all(isinstance(m.array, np.ndarray) and np.shares_memory(m.array, VIDEOS) for m in items)
+    assert [m.type for m in media_items([IMAGES[0], Image.fromarray(IMAGES[1]), VIDEOS[0]], fps=24)] == [
+        "image", "image", "video"]
+
+
+@pytest.mark.gpu
+def test_cuda_tensors_score_like_cpu_tensors(single):
+    batch = torch.from_numpy(IMAGES).permute(0, 3, 1, 2).float() / 255
+    on_gpu = single.score_media("a cat", batch.cuda())
+    assert torch.equal(on_gpu, single.score_media("a cat", batch))
+    videos = torch.from_numpy(VIDEOS).cuda().to(torch.bfloat16) / 255  # bf16 has no numpy dtype
+    assert torch.isfinite(single.score_media("a cat", videos, fps=24, on_error="raise")).all()
