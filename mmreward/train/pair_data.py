@@ -13,6 +13,7 @@ import torch
 
 from mmreward.data.collate import pad_batch
 from mmreward.data.schema import PreferencePair
+from mmreward.errors import DataError
 from mmreward.train.losses import labels_tensor
 
 
@@ -30,7 +31,13 @@ class RewardDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         record, plan = self.records[index], self.plans[index]
-        units = [self.encoder(u) for u in plan.units]
+        try:
+            units = [self.encoder(u) for u in plan.units]
+        except DataError as err:
+            # Mid-training a record cannot be dropped without changing the run; say which one and what to do.
+            raise DataError(f"record {record.id}: {err}; fix or remove this record (missing files are found before "
+                            "training: data_on_error: skip drops those records, `mmreward data validate FILE "
+                            "--check-media` lists them)") from err
         if isinstance(record, PreferencePair):
             labels = labels_tensor([record.dimensions], self.dimensions, overall=[record.label])[0]
             margin = float(record.margin) if record.margin is not None else 0.0

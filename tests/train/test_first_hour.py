@@ -88,3 +88,17 @@ def test_tiny_configs_build_their_model_on_first_use(tmp_path):
     stamp = (tmp_path / "tiny" / "config.json").stat().st_mtime_ns
     ensure_tiny_model(cfg)  # already there: left alone
     assert (tmp_path / "tiny" / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_a_corrupt_video_during_training_names_the_record(tiny_checkpoint, scoring_media, tmp_path, capsys):
+    rows = [make_pair("fine", f"{scoring_media}/i0.png", f"{scoring_media}/i1.png"),
+            make_pair("broken", f"{scoring_media}/corrupt.mp4", f"{scoring_media}/v1.mp4")]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tiny_checkpoint("qwen2_5_vl")
+    capsys.readouterr()
+    assert main(_train_args(tiny_checkpoint, data, tmp_path / "o")) == 2
+    err = capsys.readouterr().err  # the log (stderr) first, then the error as the last line
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("mmreward train bt: error: record broken: ") and "corrupt.mp4" in last
+    assert "fix or remove this record" in last and "Traceback" not in err
