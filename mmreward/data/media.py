@@ -398,7 +398,9 @@ def _array_video(thwc: np.ndarray, fps: float, s: VideoSampling, start, end) -> 
     resized: dict[int, torch.Tensor] = {}
     for i in p.indices:
         if i not in resized:
-            resized[i] = resize(to_uint8(thwc[i]))
+            frame = to_uint8(thwc[i])
+            # torch warns on read-only memory (np.frombuffer, broadcast views); one sampled frame is cheap to copy.
+            resized[i] = resize(frame if frame.flags.writeable else frame.copy())
     return _video(label, torch.stack([resized[i] for i in p.indices]), p, index, "array")
 
 

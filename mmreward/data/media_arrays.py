@@ -207,7 +207,24 @@ def _as_numpy(obj: Any) -> np.ndarray:
     if not isinstance(arr, np.ndarray):
         raise MediaError(f"unsupported in-memory media of type {type(obj).__name__}; give a numpy array, "
                          f"torch tensor or PIL image")
+    _check_overlap(arr)
     return arr
+
+
+def _check_overlap(arr: np.ndarray) -> None:
+    """Refuse a large view whose elements share memory (``broadcast_to``, ``expand``, ``as_strided``).
+
+    Such a view can claim terabytes over a few bytes: hashing or converting it would allocate its full size.
+    Up to ``limits().max_bytes`` (a static video from one broadcast frame) it is accepted.
+    """
+    from mmreward.data.media_fetch import limits
+
+    if arr.size == 0 or arr.nbytes <= limits().max_bytes:
+        return
+    extent = arr.itemsize + sum((n - 1) * abs(step) for n, step in zip(arr.shape, arr.strides))
+    if extent < arr.nbytes:
+        raise MediaError(f"{_label(arr)}: a view of {arr.nbytes} bytes over {extent} bytes of memory (broadcast "
+                         f"or overlapping strides); materialise it with np.ascontiguousarray if it is meant")
 
 
 def array_key(obj: Any) -> str:

@@ -147,6 +147,17 @@ def test_bad_video_arrays_raise_media_errors_that_say_why(array, fps, message):
         video_array(array, fps)
 
 
+def test_a_broadcast_view_claiming_terabytes_is_refused_before_any_copy():
+    huge = np.broadcast_to(IMAGE[:1, :1], (10**6, 1000, 1000, 3))  # 3 TB claimed over 3 bytes
+    for call in (lambda: array_key(huge), lambda: load_video(huge, frames_fps=24, cache=False),
+                 lambda: load_video(torch.from_numpy(IMAGE[:1, :1].copy()).expand(10**6, 1000, 1000, 3),
+                                    frames_fps=24)):
+        with pytest.raises(MediaError, match=r"a view of 3000000000000 bytes over \d+ bytes of memory"):
+            call()
+    static = np.broadcast_to(IMAGE, (8, *IMAGE.shape))  # small: a static clip from one frame is fine
+    assert load_video(static, frames_fps=4, nframes=2, cache=False).frames.shape[0] == 2
+
+
 def test_unsupported_objects_are_media_errors():
     with pytest.raises(MediaError, match="unsupported in-memory media of type dict"):
         image_array({"not": "an array"})
