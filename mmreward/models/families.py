@@ -76,6 +76,13 @@ FAMILIES: dict[str, Family] = {
     "qwen2_5_vl": Family("qwen2_5_vl", 14, video_metadata=False, video_fps_kwarg=True,
                          chat_template="qwen2_5_vl.jinja", tools_template="qwen2_vl_tools.jinja"),
     "qwen3_vl": Family("qwen3_vl", 16, video_metadata=True, video_fps_kwarg=False, chat_template="qwen3_vl.jinja"),
+    # Qwen3.5 / Qwen3.6 (same architectures): hybrid gated-DeltaNet + full attention, natively multimodal, XML tool
+    # calls; 4B and larger ship the thinking template (2B and smaller qwen3_5_nothink.jinja, Qwen3.6 qwen3_6.jinja,
+    # all read through the same table entry: the template text decides, not the name).
+    "qwen3_5": Family("qwen3_5", 16, video_metadata=True, video_fps_kwarg=False,
+                      chat_template="qwen3_5_think.jinja", tool_format="xml", lora_targets=HYBRID_LORA_TARGETS),
+    "qwen3_5_moe": Family("qwen3_5_moe", 16, video_metadata=True, video_fps_kwarg=False,
+                          chat_template="qwen3_5_think.jinja", tool_format="xml", lora_targets=HYBRID_LORA_TARGETS),
 }
 
 # The family of text that names none (a bare tokenizer, a completion): every supported family uses these markers.

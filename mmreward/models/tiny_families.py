@@ -71,13 +71,45 @@ def _qwen_vl_config(spec, tokenizer, size):
     return Qwen3VLConfig(text_config=text, vision_config=vision, **ids)
 
 
+# Families whose hub checkpoints load a `Qwen3VLProcessor` (frame timestamps in the prompt, patch size 16).
+_QWEN3_PROCESSOR = {"qwen3_vl", "qwen3_5", "qwen3_5_moe"}
+
+
+def _qwen3_5_config(spec, tokenizer, size):
+    """Qwen3.5 (dense or MoE): hybrid layers, gated-DeltaNet linear attention with every 4th layer (and the last)
+    full attention, partial rotary embedding (M-RoPE on half of each head), and for MoE 4 experts, 2 per token,
+    plus the shared expert."""
+    from transformers import Qwen3_5Config, Qwen3_5MoeConfig
+
+    text = _text_config(tokenizer, size)
+    head_dim = 2 * size.hidden // size.heads
+    rotary = 2 * sum(size.mrope_section)
+    text.update(
+        head_dim=head_dim, linear_num_key_heads=size.kv_heads, linear_num_value_heads=size.heads,
+        linear_key_head_dim=size.hidden // size.heads, linear_value_head_dim=size.hidden // size.heads,
+        layer_types=["full_attention" if (i + 1) % 4 == 0 or i == size.layers - 1 else "linear_attention"
+                     for i in range(size.layers)],
+        rope_parameters=dict(text["rope_parameters"], mrope_interleaved=True, rope_theta=10000000.0,
+                             partial_rotary_factor=rotary / head_dim),
+    )
+    vision = dict(depth=size.vision_depth, hidden_size=size.vision_hidden, intermediate_size=2 * size.vision_hidden,
+                  num_heads=size.vision_heads, out_hidden_size=size.hidden, patch_size=spec.patch_size,
+                  num_position_embeddings=256)
+    if spec.model_type == "qwen3_5":
+        return Qwen3_5Config(text_config=text, vision_config=vision, **_vision_ids(tokenizer))
+    text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=size.intermediate // 2,
+                shared_expert_intermediate_size=size.intermediate // 2)
+    return Qwen3_5MoeConfig(text_config=text, vision_config=vision, **_vision_ids(tokenizer))
+
+
 def _qwen_vl_processor(spec, tokenizer, chat_template: str):
     """Image and video processors with the family's patch size and small pixel budgets."""
     from transformers import Qwen2VLImageProcessor
 
     factor = spec.patch_size * 2
-    # Qwen3-VL normalises with mean = std = 0.5; Qwen2/2.5-VL with the OpenAI CLIP statistics (the default).
-    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if spec.model_type == "qwen3_vl" else {}
+    qwen3 = spec.model_type in _QWEN3_PROCESSOR
+    # Qwen3-VL and Qwen3.5 normalise with mean = std = 0.5; Qwen2/2.5-VL with the OpenAI CLIP statistics (default).
+    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3} if qwen3 else {}
     image_processor = Qwen2VLImageProcessor(
         size={"shortest_edge": 4 * factor * factor, "longest_edge": 64 * factor * factor},
         patch_size=spec.patch_size, temporal_patch_size=2, merge_size=2, **norm,
@@ -88,7 +120,7 @@ def _qwen_vl_processor(spec, tokenizer, chat_template: str):
         # The qwen-vl-utils total-pixel bound, so processor and our media path agree on video cost.
         cap_pixels_per_frame=True,
     )
-    if spec.model_type == "qwen3_vl":
+    if qwen3:
         from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
 
         video_processor = Qwen3VLVideoProcessor(**video_kwargs, fps=2)
@@ -108,4 +140,6 @@ BUILDERS: dict[str, TinyBuilder] = {
     "qwen2_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen2_5_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen3_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
+    "qwen3_5": TinyBuilder(_qwen3_5_config, _qwen_vl_processor, tokenizer="qwen3_5"),
+    "qwen3_5_moe": TinyBuilder(_qwen3_5_config, _qwen_vl_processor, tokenizer="qwen3_5"),
 }
