@@ -149,6 +149,7 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
     """
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
+    hints = _type_hints(cls)
     if path is not None:
         try:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
@@ -163,7 +164,6 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
     overrides = parse_flags(flags) if isinstance(flags, list) else (flags or {})
     values.update(overrides)
     if isinstance(flags, list):
-        hints = _type_hints(cls)
         typed = parse_flags(flags, raw=True)
         values.update({k: v for k, v in typed.items() if _is_plain_str(hints.get(k)) and v not in ("null", "~")})
     # A flag is blamed as the flag the user typed; a key from a Python dict is named as the key.
@@ -172,7 +172,6 @@ def load_config(cls, path: str | Path | None = None, flags: list[str] | dict[str
     unknown = [k for k in values if k not in fields]
     if unknown:
         raise ConfigError("; ".join(_unknown_key_message(origin[k], k, fields) for k in unknown))
-    hints = _type_hints(cls)
     coerced = {k: _coerce(v, hints.get(k, Any), origin[k]) for k, v in values.items()}
     try:
         return cls(**coerced)
