@@ -79,15 +79,15 @@ def host_array(obj: Any) -> Any:
     torch = _torch_if_loaded()
     if torch is None or not isinstance(obj, torch.Tensor):
         return obj
-    tensor = obj.detach()
-    if tensor.device.type != "cpu":
-        tensor = tensor.cpu()
-    if tensor.dtype == torch.bfloat16:
-        tensor = tensor.float()
     try:
+        tensor = obj.detach()
+        if tensor.device.type != "cpu":
+            tensor = tensor.cpu()
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
         return tensor.numpy()  # no copy for a CPU tensor
-    except (TypeError, RuntimeError) as e:  # complex, quantized or other types numpy cannot view
-        raise MediaError(f"<tensor {tuple(tensor.shape)} {tensor.dtype}>: unsupported tensor ({e})") from e
+    except (TypeError, RuntimeError, NotImplementedError) as e:  # sparse, quantized, "meta" device, ...
+        raise MediaError(f"<tensor {tuple(obj.shape)} {obj.dtype}>: unsupported tensor ({e})") from e
 
 
 def _label(arr: np.ndarray) -> str:
@@ -238,7 +238,7 @@ def array_key(obj: Any) -> str:
         ``@<fps>``).
 
     Raises:
-        MediaError: an object that is none of these, or an array whose bytes cannot be read (object dtype).
+        MediaError: an object that is none of these, or an array of another dtype than uint8 / float.
     """
     if isinstance(obj, VideoArray):
         return f"{array_key(obj.frames)}@{obj.fps!r}"
@@ -247,8 +247,7 @@ def array_key(obj: Any) -> str:
     if isinstance(obj, Image.Image):
         return f"pil:{_digest(obj.tobytes())}:{obj.mode}:{obj.size}"
     arr = _as_numpy(obj)
-    if arr.dtype.hasobject:
-        raise MediaError(f"{_label(arr)}: dtype {arr.dtype} is not supported; give uint8 or float in [0, 1]")
+    _check_dtype(arr)  # also keeps object / datetime arrays, which expose no buffer, away from the hash
     # A strided view (channels-first permute, a slice) is hashed through one contiguous copy.
     buffer = memoryview(np.ascontiguousarray(arr)).cast("B")
     return f"array:{_digest(buffer)}:{arr.dtype.str}:{tuple(arr.shape)}"

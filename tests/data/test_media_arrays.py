@@ -163,6 +163,10 @@ def test_unsupported_objects_are_media_errors():
         image_array({"not": "an array"})
     with pytest.raises(MediaError, match="unsupported tensor"):
         host_array(torch.zeros(2, 2, dtype=torch.complex64).to_sparse())
+    with pytest.raises(MediaError, match="unsupported tensor"):
+        load_image(torch.zeros(4, 4, 3, device="meta"))
+    with pytest.raises(MediaError, match=r"dtype datetime64\[s\] is not supported"):
+        array_key(np.zeros((2, 4, 4, 3), "M8[s]"))  # exposes no buffer to hash
 
 
 # ------------------------------------------------------------------------------------- keys and caching
@@ -174,7 +178,7 @@ def test_array_key_is_a_content_hash():
     buffer[0, 0, 0, 0] ^= 1  # the loop refills its buffer
     assert array_key(buffer) != key
     assert array_key(buffer.reshape(2, 2, 24, 64, 3)) != array_key(buffer)  # same bytes, other shape
-    assert array_key(buffer.view(np.int8)) != array_key(buffer)  # same bytes, other dtype
+    assert key.endswith(":|u1:(4, 24, 64, 3)")  # dtype and shape are part of the identity
     assert array_key(VideoArray(buffer, 24)) != array_key(VideoArray(buffer, 25))
 
 
