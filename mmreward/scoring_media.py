@@ -21,6 +21,7 @@ Contracts:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -68,7 +69,9 @@ def media_items(media: Any, fps: float | Sequence[float | None] | None = None) -
     items = []
     for sample, rate in zip(samples, rates):
         if isinstance(sample, MediaItem):
-            items.append(sample)
+            # A video item's own fps wins; ``fps=`` fills it in where the item has none.
+            missing = sample.type != "image" and sample.fps is None and rate is not None
+            items.append(dataclasses.replace(sample, fps=rate) if missing else sample)
             continue
         if isinstance(sample, Image.Image):
             items.append(MediaItem(type="image", array=sample))

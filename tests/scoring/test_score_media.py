@@ -187,6 +187,8 @@ def test_samples_become_host_arrays_once():
     assert all(isinstance(m.array, np.ndarray) and np.shares_memory(m.array, VIDEOS) for m in items)
     assert [m.type for m in media_items([IMAGES[0], Image.fromarray(IMAGES[1]), VIDEOS[0]], fps=24)] == [
         "image", "image", "video"]
+    given = [MediaItem(type="video", array=VIDEOS[0]), MediaItem(type="video", array=VIDEOS[1], fps=8)]
+    assert [m.fps for m in media_items(given, fps=24)] == [24, 8]  # an item's own fps wins
 
 
 @pytest.mark.gpu
