@@ -126,6 +126,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if problem:
         logger.error("%s", problem)
         return 2
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: shard, stream per rank, merge in input order
+        from mmreward.scoring_dist import score_distributed
+
+        return score_distributed(args)
     run = ScoreRun(None, errors_file)
     try:
         records, run.locations = _read_score_inputs(args, run)
