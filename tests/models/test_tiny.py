@@ -17,7 +17,11 @@ from mmreward.models.tiny import (
     shipped_chat_template,
 )
 
-ALL = sorted(FAMILIES)
+# The Qwen-style families (pixel budgets, grid_thw); InternVL's tiles are tested in test_families.py.
+ALL = sorted(f for f in FAMILIES if FAMILIES[f].media_kind == "qwen")
+PATCH = {"qwen2_vl": 14, "qwen2_5_vl": 14, "qwen3_vl": 16, "qwen3_5": 16, "qwen3_5_moe": 16}
+# What the shipped template writes after the assistant header of a generation prompt (Qwen3.5 thinks first).
+PREFILL = {"qwen3_5": "<think>\n", "qwen3_5_moe": "<think>\n"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def test_checkpoint_files_and_config(tiny_checkpoint, family):
 @pytest.mark.parametrize("family", ALL)
 def test_processor_patch_size_and_special_tokens(loaded, family):
     processor, model = loaded(family)
-    expected_patch = 16 if family == "qwen3_vl" else 14
+    expected_patch = PATCH[family]
     assert processor.image_processor.patch_size == expected_patch
     assert processor.video_processor.patch_size == expected_patch
     assert model.config.vision_config.patch_size == expected_patch
@@ -79,7 +83,7 @@ def test_forward_on_image_video_and_generate(loaded, family):
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "video"},
                                              {"type": "text", "text": "Answer yes or no."}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    assert text.endswith("<|im_start|>assistant\n")
+    assert text.endswith("<|im_start|>assistant\n" + PREFILL.get(family, ""))
     inputs = processor(text=[text], images=[_image()], videos=[_video()], return_tensors="pt",
                        videos_kwargs={"do_sample_frames": False, "fps": 2.0})
     ids = inputs["input_ids"][0]
