@@ -310,6 +310,28 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_view(args: argparse.Namespace) -> int:
+    """`mmreward view RUN_DIR | TRACES.jsonl`: write the report page if needed, then serve it on localhost."""
+    from mmreward.evaluation.view import make_server, page_url, prepare
+
+    page = prepare(args.path, rebuild=args.rebuild, limit=args.limit)
+    if args.no_serve:
+        sys.stdout.write(f"{page}\n")
+        return 0
+    server = make_server(page, host=args.host, port=args.port)
+    url = page_url(server, page)
+    # stdout, not the log: the URL is the command's output (remote: ssh -L PORT:127.0.0.1:PORT this-host).
+    sys.stdout.write(f"{url}\n")
+    sys.stdout.flush()
+    logger.info("serving %s at %s (also opens from disk: file://%s); Ctrl-C stops", page.parent, url,
+                page.resolve())
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mmreward.models.tiny import FAMILIES
@@ -416,7 +438,18 @@ def build_parser() -> argparse.ArgumentParser:
                     help="comma-separated bias probes: position_consistency, length_bias, "
                          "frame_count_sensitivity, fps_sensitivity, resolution_sensitivity")
     ev.add_argument("--no-progress", action="store_true")
+    ev.add_argument("--no-report", dest="report", action="store_const", const=False,
+                    help="do not write report.html (nor keep judge trajectories in samples.jsonl)")
     ev.set_defaults(func=_cmd_eval)
+
+    view = sub.add_parser("view", help="browse an eval run's report.html, or a trajectory .jsonl, on localhost")
+    view.add_argument("path", help="an `mmreward eval` output folder, a trajectory .jsonl, or a report .html")
+    view.add_argument("--host", default="127.0.0.1", help="interface to bind (default: this machine only)")
+    view.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    view.add_argument("--no-serve", action="store_true", help="only write the page and print its path")
+    view.add_argument("--rebuild", action="store_true", help="re-render a run's report.html from its files")
+    view.add_argument("--limit", type=int, help="show at most N traces of a trajectory file")
+    view.set_defaults(func=_cmd_view)
 
     train = sub.add_parser("train", help="train a reward model or judge")
     train.add_argument("stage", choices=sorted(TRAINERS))

@@ -52,6 +52,9 @@ class ScoreResult:
     score: float | None = None
     scores: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    # A judge's episode as the eval report shows it (`evaluation.report_traces.compact_trace`), when the judge
+    # was asked to keep it (`JudgeScorer.trace_thumbs`); not part of `to_dict`.
+    trace: dict | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         if self.kind == "pair":

@@ -72,6 +72,9 @@ class JudgeScorer(ScoreMediaMixin):
         self.dimensions = ["overall"]
         # A custom generate_fn (vLLM, a remote server, a scripted policy in tests) replaces HF generate.
         self.generate_fn = generate_fn
+        # A `report_media.Thumbs` store: when set (the eval runner sets it), every result carries its episode
+        # as a bounded trace (`ScoreResult.trace`) whose images are thumbnails written there.
+        self.trace_thumbs = None
 
     @classmethod
     def from_vlm(cls, name_or_path: str | Path, *, dtype="auto", attn_implementation: str = "auto",
@@ -198,8 +201,12 @@ class JudgeScorer(ScoreMediaMixin):
                     raise ScoringError(f"{record.id}: parse failure: {reason}")
                 results.append(ScoreResult(id=record.id, kind="pair" if pair else "pointwise",
                                            error=f"parse failure: {reason}"))
-                continue
-            results.append(_result(record.id, pair, traj.verdict))
+            else:
+                results.append(_result(record.id, pair, traj.verdict))
+            if self.trace_thumbs is not None:
+                from mmreward.evaluation.report_traces import compact_trace
+
+                results[-1].trace = compact_trace(traj, self.trace_thumbs)
         return results
 
 

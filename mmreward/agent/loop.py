@@ -210,7 +210,19 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
             episode.traj.finish_reason = "max_turns"
         episode.traj.messages, episode.traj.images = apply_memory_window(episode.messages, episode.images,
                                                                          memory_window)
+        episode.traj.evicted_images = _evicted(episode.images, episode.traj.images)
     return [e.traj for e in episodes]
+
+
+def _evicted(images: list, kept: list) -> list:
+    """The images not in `kept` (a subsequence of `images`, as `apply_memory_window` returns it), in order."""
+    out, j = [], 0
+    for image in images:
+        if j < len(kept) and image is kept[j]:
+            j += 1
+        else:
+            out.append(image)
+    return out
 
 
 def run_episode(generate_fn: GenerateFn, env, messages: list[dict], images: list | None = None,

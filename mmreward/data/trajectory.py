@@ -35,6 +35,9 @@ class Trajectory:
     verdict: dict[str, Any] | None = None
     parse_error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # PIL images the visual memory window replaced by "< No Focus >", in placeholder order (for reports that
+    # show what was evicted); not written to JSONL, never trained on.
+    evicted_images: list = field(default_factory=list, repr=False)
 
     def to_dict(self, image_paths: list[str] | None = None) -> dict:
         """JSON-ready dict; images are given as paths (see `write_trajectories`)."""

@@ -95,7 +95,17 @@ def preference(margin: float) -> str:
 
 
 def _sample(result, repeat: int, swapped: bool) -> dict:
-    """One sample in the given pair's frame: a swapped result's margin is negated, its preference flipped."""
+    """One sample in the given pair's frame: a swapped result's margin is negated, its preference flipped.
+
+    A judge's episode (`result.trace`, when kept) rides along as "trace", in the frame it was shown.
+    """
+    sample = _sample_scores(result, repeat, swapped)
+    if getattr(result, "trace", None) is not None:
+        sample["trace"] = result.trace
+    return sample
+
+
+def _sample_scores(result, repeat: int, swapped: bool) -> dict:
     failed = result.error is not None or result.score_a is None or result.score_b is None
     if failed:
         error = result.error or "parse failure: the scorer returned no scores"

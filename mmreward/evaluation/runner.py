@@ -1,4 +1,5 @@
-"""Score a benchmark with any scorer and write results: metrics JSON, per-sample JSONL, a markdown table, plots.
+"""Score a benchmark with any scorer and write results: metrics JSON, per-sample JSONL, a markdown table, plots
+and report.html (a self-contained page to browse the samples; judges' trajectories included).
 
     mmreward eval --benchmark videogen_rewardbench --data DIR --model CKPT [--scorer head] [--out DIR]
     torchrun --nproc_per_node 8 -m mmreward.cli eval --benchmark vl_rewardbench --data DIR --model CKPT
@@ -62,6 +63,8 @@ class EvalConfig:
     # Weights dtype for model scorers.
     dtype: str = "auto"
     progress: bool = True
+    # Write report.html (and, for judges, keep each episode's trajectory in samples.jsonl).
+    report: bool = True
 
 
 def load_suite(path: str | Path) -> dict:
@@ -141,8 +144,8 @@ def _pair_row(record, result) -> dict:
     row = {"label": record.label, "dimensions": record.dimensions or None, "margin": result.margin,
            "preferred": result.preferred, "consistent": result.consistent, "parse_failures": result.parse_failures,
            "scores": getattr(result, "scores", None) or None,
-           "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "overall", "error")}
-                       for s in getattr(result, "samples", [])]}
+           "samples": [{k: s.get(k) for k in ("repeat", "order", "preferred", "margin", "overall", "error", "trace")
+                        if k != "trace" or s.get(k) is not None} for s in getattr(result, "samples", [])]}
     human = record.meta.get("human")
     if isinstance(human, dict) and human.get("Overall") is None:
         # The benchmark's own label cell was empty (VideoGen-RewardBench): the record's "tie" is a placeholder.
@@ -164,6 +167,8 @@ def _sample_rows(data: BenchmarkData, fields: tuple[str, ...], offset: int, reco
             row.update(_pair_row(record, result))
         else:
             row.update(score=result.score, rank=record.meta.get("rank"), correct=record.meta.get("correct"))
+            if getattr(result, "trace", None) is not None:
+                row["trace"] = result.trace
         row.update({k: record.meta[k] for k in fields if k in record.meta})
         row["failure"] = _failure(result)
         if getattr(result, "error", None):
@@ -221,6 +226,12 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
                                                                         if cfg.scorer != "clip" else {}))
     size = -(-len(records) // world)
     shard = records[rank * size:(rank + 1) * size]
+    out = Path(cfg.out or f"eval_results/{cfg.benchmark}")
+    if cfg.report and hasattr(scorer, "trace_thumbs"):
+        from mmreward.evaluation.report_media import Thumbs
+
+        # Judges keep each episode (bounded, thumbnails on disk) for samples.jsonl and the report.
+        scorer.trace_thumbs = Thumbs(out)
     t1 = time.perf_counter()
     score_kwargs = dict(batch_size=cfg.batch_size, num_workers=cfg.num_workers, on_error=cfg.on_error,
                         progress=cfg.progress and rank == 0)
@@ -239,7 +250,6 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     timings["metrics"] = time.perf_counter() - t2
     probes = _run_probes(cfg, scorer, records, score_kwargs, protocol)
     timings["probes"] = time.perf_counter() - t2 - timings["metrics"]
-    out = Path(cfg.out or f"eval_results/{cfg.benchmark}")
     out.mkdir(parents=True, exist_ok=True)
     summary = {
         "benchmark": cfg.benchmark, "data": str(cfg.data), "revision": data.revision, "items": len(rows),
@@ -256,9 +266,25 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
         for row in rows:
             f.write(json.dumps(clean(row), ensure_ascii=False, default=str, allow_nan=False) + "\n")
     write_table(summary, out / "results.md")
-    write_plots(rows, data.kind, out, title=f"{cfg.benchmark} · {cfg.model}")
+    plots = write_plots(rows, data.kind, out, title=f"{cfg.benchmark} · {cfg.model}")
+    if cfg.report:
+        _write_report(out, summary, rows, data.kind, records, scorer, plots)
     logger.info("%s: %s -> %s", cfg.benchmark, _headline(metrics), out)
     return summary
+
+
+def _write_report(out: Path, summary: dict, rows: list[dict], kind: str, records, scorer, plots) -> None:
+    """report.html beside the JSON; a disk error writing it is logged: the numbers are already written."""
+    from mmreward.evaluation.html_report import report_contract, write_html_report
+
+    t0 = time.perf_counter()
+    try:
+        path = write_html_report(out, summary, rows, kind=kind, records=records, contract=report_contract(scorer),
+                                 plots=plots)
+    except OSError as err:
+        logger.warning("%s: report.html not written (%s)", out, err)
+        return
+    logger.info("report: %s (%.1f s; `mmreward view %s` serves it)", path, time.perf_counter() - t0, out)
 
 
 def _failures(rows: list[dict], limit: int = 20) -> dict:
