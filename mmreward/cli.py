@@ -209,32 +209,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    """`mmreward serve`: the HTTP reward server (FastAPI + uvicorn) over any scorer."""
-    from mmreward.errors import ConfigError
-    from mmreward.scoring import load_scorer
-
-    if args.media_root and not Path(args.media_root).is_dir():
-        raise ConfigError(f"--media-root {args.media_root}: no such folder")
-    try:
-        from mmreward.serving.app import ServeSettings
-        from mmreward.serving.server import serve
-    except ModuleNotFoundError as err:
-        if err.name not in ("fastapi", "uvicorn", "starlette"):
-            raise
-        from mmreward.errors import DependencyError
-
-        raise DependencyError(f"{err.name} is needed by `mmreward serve` but not installed: "
-                              "pip install 'mmreward[serve]'") from None
-    scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype)
-    settings = ServeSettings(media_root=args.media_root, allow_urls=args.allow_urls,
-                             max_body_bytes=int(args.max_body_mb * (1 << 20)), max_records=args.max_records,
-                             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-                             num_workers=args.num_workers)
-    serve(scorer, settings, host=args.host, port=args.port)
-    return 0
-
-
 TRAINERS = {
     "bt": ("mmreward.train.bt", "BTConfig"),
     "sft": ("mmreward.train.sft", "SFTConfig"),
@@ -377,24 +351,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an id on several input lines: warn naming the lines, or treat repeats as bad lines")
     score.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     score.set_defaults(func=_cmd_score)
-
-    srv = sub.add_parser("serve", help="HTTP reward server (POST /score, OpenRLHF /get_reward, /health, /metrics)")
-    srv.add_argument("--model", required=True,
-                     help="scorer checkpoint dir, plain VLM dir/hub id, or open_clip MODEL[:PRETRAINED]")
-    srv.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"),
-                     help="override the scorer kind recorded in the checkpoint")
-    srv.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
-    srv.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)")
-    srv.add_argument("--port", type=int, default=8000)
-    srv.add_argument("--media-root", help="server-side media paths must lie under this folder (default: refused)")
-    srv.add_argument("--allow-urls", action="store_true", help="fetch http(s) media URLs (size and time limited)")
-    srv.add_argument("--max-batch-size", type=int, default=32, help="records merged into one engine batch")
-    srv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for batch company")
-    srv.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
-    srv.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body")
-    srv.add_argument("--max-records", type=int, default=1024, help="most records per request")
-    srv.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")
-    srv.set_defaults(func=_cmd_serve)
 
     srv = sub.add_parser("serve", help="HTTP reward server (POST /score, OpenRLHF /get_reward, /health, /metrics)")
     srv.add_argument("--model", required=True,
