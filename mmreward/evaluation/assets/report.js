@@ -95,6 +95,8 @@
     for (const id of ["f-wrong", "f-unparsed", "f-inconsistent", "f-category", "f-dimension", "sort"])
       $(id).addEventListener("change", apply);
     $("search").addEventListener("input", apply);
+    // Escape in a search box clears it with a "search" event, not "input".
+    $("search").addEventListener("search", apply);
   }
 
   /* ---- filtering, sorting, incremental list -------------------------------------------------------------- */
@@ -242,6 +244,14 @@
     return box;
   }
 
+  function longText(text, role) {
+    // The judge's instructions are the same long text in every sample: folded, one click away.
+    if (role === "assistant" || !text || text.length <= 400) return el("div", "text", text);
+    const box = el("details", "long");
+    box.append(el("summary", "", text.slice(0, 120).replace(/\s+/g, " ") + " … (" + text.length + " characters)"), el("div", "text", text));
+    return box;
+  }
+
   function traceBlock(t, title) {
     const box = el("div", "trace");
     box.appendChild(el("div", "", title));
@@ -254,20 +264,30 @@
       const msg = el("div", "msg " + m.role);
       msg.appendChild(el("div", "role", m.role));
       let frames = null;
-      for (const p of m.parts || []) {
-        if ("image" in p || "evicted" in p) {
+      const parts = m.parts || [];
+      for (let k = 0; k < parts.length; k++) {
+        const p = parts[k];
+        const next = parts[k + 1];
+        // A frame's timestamp label ("t=1.5s") right before its image becomes the image's caption.
+        const stamp = "text" in p && /^t=\S+s$/.test(p.text || "") && next && ("image" in next || "evicted" in next);
+        if ("image" in p || "evicted" in p || stamp) {
+          const q = stamp ? next : p;
+          if (stamp) k++;
           if (!frames) { frames = el("div", "frames"); msg.appendChild(frames); }
-          const fig = el("figure", "evicted" in p ? "evicted" : "");
-          const key = "evicted" in p ? p.evicted : p.image;
-          if (key) fig.appendChild(img(key, "evicted" in p ? "evicted frame" : "frame"));
-          fig.appendChild(el("figcaption", "", "evicted" in p ? "evicted by the memory window" : (key ? "" : p.note || "image not kept")));
+          const gone = "evicted" in q;
+          const fig = el("figure", gone ? "evicted" : "");
+          const key = gone ? q.evicted : q.image;
+          if (key) fig.appendChild(img(key, gone ? "evicted frame" : "frame"));
+          const caption = [stamp ? p.text : "", gone ? "evicted" : (key ? "" : q.note || "image not kept")];
+          fig.appendChild(el("figcaption", "", caption.filter(Boolean).join(" · ")));
+          if (gone) fig.title = "evicted by the memory window: the judge no longer saw this image in later turns";
           frames.appendChild(fig);
           continue;
         }
         frames = null;
         if ("think" in p) msg.appendChild(el("div", "think", p.think));
         else if ("answer" in p) msg.appendChild(el("div", "answer", p.answer));
-        else msg.appendChild(el("div", "text", p.text));
+        else msg.appendChild(longText(p.text, m.role));
       }
       for (const c of m.calls || []) msg.appendChild(el("div", "call", "→ " + c.name + "(" + c.arguments + ")"));
       box.appendChild(msg);
