@@ -154,11 +154,19 @@ def test_kill_9_half_way_then_resume_scores_every_record_exactly_once(rm_dir, tm
     n = 200
     src = _records(tmp_path / "recs.jsonl", n)
     out, ref = tmp_path / "scores.jsonl", tmp_path / "ref.jsonl"
-    cmd = [sys.executable, "-m", "mmreward.cli", *_score(rm_dir, src, "--output", str(out))]
+    # The child writes at most one batch per 50 ms, so a busy machine cannot let it finish between our check
+    # and the kill (the kill then lands half-way whatever the load).
+    child = ("import sys, time; from mmreward import scoring_io; from mmreward.cli import main\n"
+             "write = scoring_io.ResultFile.write\n"
+             "def slow(self, lines): write(self, lines); time.sleep(0.05)\n"
+             "scoring_io.ResultFile.write = slow\n"
+             "sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", child, *_score(rm_dir, src, "--output", str(out))]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     give_up = time.monotonic() + 600  # a safety net for a hung child, not a timing assertion
     while proc.poll() is None and _lines_in(out) < n // 2 and time.monotonic() < give_up:
         time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGSTOP)  # freeze it first: the count we check is the count it dies with
     running = proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
