@@ -54,11 +54,24 @@ class MediaContract:
         image = processor.image_processor.size
         video = processor.video_processor.size
         vp = processor.video_processor
+        if "height" in image:
+            return cls._from_tiles(processor, factor, fps=fps, nframes=nframes)
         sampling = VideoSampling.qwen_defaults(
             factor, fps=None if nframes else fps, nframes=nframes, min_frames=vp.min_frames,
             max_frames=vp.max_frames, min_pixels=video["shortest_edge"], max_pixels=video["longest_edge"],
         )
         return cls(video=sampling, image_min_pixels=image["shortest_edge"], image_max_pixels=image["longest_edge"])
+
+    @classmethod
+    def _from_tiles(cls, processor, factor: int, *, fps: float | None, nframes: int | None) -> MediaContract:
+        """Budgets of a tiling processor (InternVL: fixed square tiles): an image keeps up to `max_patches` tiles
+        of detail, a video frame one tile (the processor resizes every frame to it)."""
+        tile = processor.image_processor.size["height"] * processor.image_processor.size["width"]
+        frame = processor.video_processor.size["height"] * processor.video_processor.size["width"]
+        max_tiles = getattr(processor.image_processor, "max_patches", None) or 1
+        sampling = VideoSampling.qwen_defaults(factor, fps=None if nframes else fps, nframes=nframes,
+                                               min_pixels=frame, max_pixels=frame)
+        return cls(video=sampling, image_min_pixels=tile, image_max_pixels=max_tiles * tile)
 
 
 def override_contract(saved: MediaContract, override: MediaContract | None, where: str) -> MediaContract:
@@ -198,6 +211,15 @@ def load_unit_media(unit: Unit, contract: MediaContract, nframes: int | None = N
 
 def _processor_kwargs(processor, images, videos, family, contract: MediaContract) -> dict:
     kwargs: dict = {}
+    if family.media_kind == "internvl":
+        # Tiling processors take the media as loaded (within the contract's budget) and cut their own tiles; the
+        # frames were sampled by the media path, so the processor must not sample again.
+        if images:
+            kwargs["images"] = images
+        if videos:
+            kwargs["videos"] = [v.frames for v in videos]
+            kwargs["videos_kwargs"] = {"do_sample_frames": False}
+        return kwargs
     if images:
         kwargs["images"] = images
         kwargs["images_kwargs"] = {"size": {"shortest_edge": contract.image_min_pixels,

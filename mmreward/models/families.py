@@ -83,6 +83,12 @@ FAMILIES: dict[str, Family] = {
                       chat_template="qwen3_5_think.jinja", tool_format="xml", lora_targets=HYBRID_LORA_TARGETS),
     "qwen3_5_moe": Family("qwen3_5_moe", 16, video_metadata=True, video_fps_kwarg=False,
                           chat_template="qwen3_5_think.jinja", tool_format="xml", lora_targets=HYBRID_LORA_TARGETS),
+    # InternVL3-style (InternViT + pixel-shuffle MLP projector + a Qwen2.5 language model), as transformers'
+    # converter writes the "-hf" checkpoints: 448-pixel tiles, 14-pixel patches; its template (the converter's, kept
+    # in agent/templates/ as TRL does not ship it) has no tools, so calls use Qwen2.5's Hermes format.
+    "internvl": Family("internvl", 14, video_metadata=False, video_fps_kwarg=False, chat_template="internvl3.jinja",
+                       tools_template="internvl_tools.jinja", vision_modules=("vision_tower", "multi_modal_projector"),
+                       media_kind="internvl"),
 }
 
 # The family of text that names none (a bare tokenizer, a completion): every supported family uses these markers.

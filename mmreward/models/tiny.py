@@ -164,10 +164,11 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
     )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_ADDED_TOKENS])
     if extra_special:
-        tok.add_special_tokens({"additional_special_tokens": [
-            AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(extra_special.values())]},
-            replace_additional_special_tokens=False)
-        tok.extra_special_tokens = dict(extra_special)
+        # Named tokens (tokenizer.start_image_token, …), saved in tokenizer_config.json as the hub tokenizer has
+        # them; transformers 5 registers names only through this (the from_pretrained path calls it too).
+        tok._set_model_specific_special_tokens(dict(extra_special))
+        tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(extra_special.values())],
+                       special_tokens=True)
     tok.eos_token = "<|im_end|>"
     tok.pad_token = "<|endoftext|>"
     return tok

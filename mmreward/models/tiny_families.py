@@ -21,7 +21,7 @@ class TinyBuilder:
     processor: Callable
     # Tokenizer class: "qwen2" or "qwen3_5" (see `models.tiny.build_tokenizer`).
     tokenizer: str = "qwen2"
-    # Named special tokens beyond the Qwen ones (InternVL's image tokens).
+    # Named special tokens beyond the Qwen ones (InternVL's image tokens, which its processor reads by name).
     extra_special: dict = field(default_factory=dict)
 
 
@@ -136,10 +136,51 @@ def _qwen_vl_processor(spec, tokenizer, chat_template: str):
     )
 
 
+def _internvl_config(spec, tokenizer, size):
+    """InternVL3-style: InternViT on 56-pixel tiles (4x4 patches of 14, pixel-shuffled 2x2 -> 4 tokens per tile), a
+    two-layer MLP projector, and a Qwen2 language model (InternVL3's LLM is Qwen2.5)."""
+    from transformers import InternVLConfig
+
+    text = _text_config(tokenizer, size)
+    text.update(model_type="qwen2", rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    vision = dict(hidden_size=size.vision_hidden, num_hidden_layers=size.vision_depth,
+                  num_attention_heads=size.vision_heads, intermediate_size=2 * size.vision_hidden,
+                  image_size=[_INTERNVL_TILE, _INTERNVL_TILE], patch_size=[spec.patch_size, spec.patch_size],
+                  use_absolute_position_embeddings=True, use_mean_pooling=False)
+    return InternVLConfig(text_config=text, vision_config=vision, downsample_ratio=0.5,
+                          image_token_id=tokenizer.convert_tokens_to_ids("<IMG_CONTEXT>"),
+                          image_seq_length=_internvl_tokens_per_tile(spec))
+
+
+# InternVL3 tiles images into 448-pixel squares; the tiny checkpoint uses 56 (4x4 patches of 14).
+_INTERNVL_TILE = 56
+
+
+def _internvl_tokens_per_tile(spec) -> int:
+    """Placeholder tokens per tile: (tile / patch)^2 patches, pixel-shuffled by 0.5 in each direction."""
+    return (_INTERNVL_TILE // spec.patch_size) ** 2 // 4
+
+
+def _internvl_processor(spec, tokenizer, chat_template: str):
+    """GotOcr2 image processor (crop to up to 4 tiles + a thumbnail, as InternVL3's dynamic tiling does at 12),
+    InternVL video processor (one tile per frame), ImageNet normalisation."""
+    from transformers import GotOcr2ImageProcessor, InternVLProcessor, InternVLVideoProcessor
+
+    tile = {"height": _INTERNVL_TILE, "width": _INTERNVL_TILE}
+    norm = {"image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}
+    image_processor = GotOcr2ImageProcessor(size=tile, crop_to_patches=True, min_patches=1, max_patches=4, **norm)
+    video_processor = InternVLVideoProcessor(size=tile, **norm)
+    return InternVLProcessor(image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor,
+                             image_seq_length=_internvl_tokens_per_tile(spec), chat_template=chat_template)
+
+
 BUILDERS: dict[str, TinyBuilder] = {
     "qwen2_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen2_5_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen3_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen3_5": TinyBuilder(_qwen3_5_config, _qwen_vl_processor, tokenizer="qwen3_5"),
     "qwen3_5_moe": TinyBuilder(_qwen3_5_config, _qwen_vl_processor, tokenizer="qwen3_5"),
+    "internvl": TinyBuilder(_internvl_config, _internvl_processor, extra_special={
+        "start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
+        "video_token": "<video>"}),
 }

@@ -1,9 +1,10 @@
-"""Qwen3.5 (dense and MoE) through the family table: hybrid layers, padding, cache, checkpointing, LoRA targets,
-MoE gradients, a BT smoke that learns, yes-token scoring, a judge episode in the model's own (XML) tool format,
+"""Qwen3.5 (dense and MoE) and InternVL through the family table: hybrid layers, padding, cache, checkpointing,
+LoRA targets, MoE gradients, InternVL's tiles and template, and for each family a BT smoke that learns, yes-token
+scoring, a judge episode with a tool call in the model's own format (XML for Qwen3.5, Hermes JSON for InternVL),
 and a GRPO step.
 
-Every test runs the real tiny checkpoint (`mmreward tiny --family qwen3_5|qwen3_5_moe`) on CPU, where the gated
-DeltaNet layers use transformers' PyTorch fallback (the `gpu` extra lists the fast kernels).
+Every test runs the real tiny checkpoint (`mmreward tiny --family qwen3_5|qwen3_5_moe|internvl`) on CPU, where the
+gated DeltaNet layers use transformers' PyTorch fallback (the `gpu` extra lists the fast kernels).
 """
 
 import json
@@ -15,7 +16,7 @@ import torch
 from testkit import make_pair
 
 from mmreward.agent.generate import hf_generate_fn, render, tokenize_trajectory
-from mmreward.agent.protocol import parse_tool_calls
+from mmreward.agent.protocol import parse_tool_calls, render_tool_call
 from mmreward.data.collate import pad_batch
 from mmreward.data.schema import parse_record
 from mmreward.models.backbone import LoraSpec, apply_lora, family_of, load_vlm, vision_tower
@@ -24,6 +25,9 @@ from mmreward.models.reward_model import RewardModel
 from mmreward.models.yes_token import YesTokenScorer
 
 QWEN3_5 = ["qwen3_5", "qwen3_5_moe"]
+NEW = [*QWEN3_5, "internvl"]
+# What each template writes after the assistant header of a generation prompt.
+PREFILL = {"qwen3_5": "<think>\n", "qwen3_5_moe": "<think>\n", "internvl": ""}
 
 
 def _encoded(scorer, records):
@@ -58,7 +62,7 @@ def test_tiny_checkpoint_is_hybrid_and_lora_reaches_the_linear_attention(tiny_ch
     assert all(not p.requires_grad for p in vision_tower(peft_model).parameters())
 
 
-@pytest.mark.parametrize("family", QWEN3_5)
+@pytest.mark.parametrize("family", NEW)
 def test_right_padding_and_last_token_pooling_leave_rewards_unchanged(tiny_checkpoint, scoring_media, family):
     # A short text pair and a long video pair in one batch: the short rows are padded on the right, behind their
     # last token, so the causal DeltaNet recurrence and the full-attention layers see the same prefix.
@@ -73,7 +77,7 @@ def test_right_padding_and_last_token_pooling_leave_rewards_unchanged(tiny_check
     assert torch.allclose(alone, together[:2], atol=1e-5)
 
 
-@pytest.mark.parametrize("family", QWEN3_5)
+@pytest.mark.parametrize("family", NEW)
 def test_yes_token_probability_by_hand_and_batch_invariant(tiny_checkpoint, scoring_media, family):
     scorer = YesTokenScorer.from_vlm(tiny_checkpoint(family), yes_words=["yes"], no_words=["no"]).eval()
     records = [parse_record(make_pair("p", "v0.mp4", "i0.png"), base_dir=scoring_media)]
@@ -85,7 +89,7 @@ def test_yes_token_probability_by_hand_and_batch_invariant(tiny_checkpoint, scor
         logits = scorer.backbone(**batch).logits
     # The question ends with the template's generation prompt, thinking prefill included.
     text = scorer.processor.tokenizer.decode(batch["input_ids"][0][batch["attention_mask"][0].bool()])
-    assert text.endswith("<|im_start|>assistant\n<think>\n")
+    assert text.endswith("<|im_start|>assistant\n" + PREFILL[family])
     last = batch["attention_mask"].sum(dim=1) - 1
     for row in range(2):
         answer = logits[row, last[row]]
@@ -141,24 +145,28 @@ def test_moe_every_trainable_parameter_gets_a_gradient(tiny_checkpoint, scoring_
     assert experts and all(p.grad.shape == p.shape for p in experts)
 
 
-@pytest.mark.parametrize("family", QWEN3_5)
+@pytest.mark.slow
+@pytest.mark.parametrize("family", NEW)
 def test_bt_smoke_learns_the_demo_task(tmp_path, family):
     from mmreward.demo import DemoSettings, run_demo
 
     report = run_demo(tmp_path, DemoSettings(family=family, n_images=80, n_videos=40, steps=40, batch_size=8,
                                              progress=False))
     assert report.test_pairs["image"] >= 10 and report.test_pairs["video"] >= 5
-    # Held-out accuracy, clearly above chance for both kinds (measured: 1.00 / 1.00 for both families).
+    # Held-out accuracy, clearly above chance for both kinds (measured: 1.00 / 1.00 for each family; 30-100 s each
+    # on the shared 2-core machine, the DeltaNet layers on their PyTorch fallback).
     assert report.accuracy_after["image"] >= 0.85 and report.accuracy_after["video"] >= 0.75
 
 
-@pytest.mark.parametrize("family", QWEN3_5)
-def test_judge_episode_runs_an_xml_tool_call_and_trains_on_it(tiny_checkpoint, scoring_media, family):
+@pytest.mark.parametrize("family", NEW)
+def test_judge_episode_runs_a_tool_call_in_the_family_format_and_trains_on_it(tiny_checkpoint, scoring_media,
+                                                                              family):
     from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
 
     model, processor = load_vlm(tiny_checkpoint(family), device="cpu")
-    call = ("<tool_call>\n<function=select_frames>\n<parameter=video>\n1\n</parameter>\n<parameter=target_frames>"
-            "\n[1, 2]\n</parameter>\n</function>\n</tool_call>")
+    tool_format = FAMILIES[family].tool_format
+    call = render_tool_call("select_frames", {"video": 1, "target_frames": [1, 2]}, tool_format)
+    assert call.startswith("<tool_call>\n" + ("<function=select_frames>" if tool_format == "xml" else '{"name"'))
     turns = [f"<think>\nthe motion is unclear\n</think>\n\n{call}",
              '<think>\nB is smoother\n</think>\n\n<answer>{"VQ": "B", "MQ": "B", "TA": "tie", "overall": "B"}</answer>']
     seen = []
@@ -173,15 +181,17 @@ def test_judge_episode_runs_an_xml_tool_call_and_trains_on_it(tiny_checkpoint, s
     traj = judge.run([record])[0]
     assert traj.tool_calls == 1 and traj.tool_failures == 0
     assert traj.verdict == {"VQ": "B", "MQ": "B", "TA": "tie", "overall": "B"} and len(traj.images) > 0
-    # The template shows the call back exactly as the model wrote it, inside the thinking turn.
-    assert f"<|im_start|>assistant\n{turns[0]}<|im_end|>\n<|im_start|>user\n<tool_response>\n" in seen[1]
+    # The template shows the call back exactly as the model wrote it (Qwen3.5: inside the thinking turn; our
+    # InternVL tool template: one line break before the call, as Qwen2.5's).
+    shown = turns[0] if tool_format == "xml" else turns[0].replace("\n\n<tool_call>", "\n<tool_call>")
+    assert f"<|im_start|>assistant\n{shown}<|im_end|>\n<|im_start|>user\n<tool_response>\n" in seen[1]
     # Tokenised for SFT / RFT: the loss covers the generated call, not the prefill or the tool response.
     tokenize_trajectory(traj, processor, None, family=FAMILIES[family])
     tok = processor.tokenizer
     learned = tok.decode([t for t, m in zip(traj.input_ids, traj.loss_mask) if m])
-    assert "<function=select_frames>" in learned and "B is smoother" in learned
-    assert "<tool_response>" not in learned and not learned.startswith("<think>")
-    calls, errors, _ = parse_tool_calls(turns[0], FAMILIES[family].tool_format)
+    assert "select_frames" in learned and "B is smoother" in learned
+    assert "<tool_response>" not in learned and learned.startswith("<think>") == (PREFILL[family] == "")
+    calls, errors, _ = parse_tool_calls(turns[0], tool_format)
     assert errors == [] and calls[0].arguments == {"video": 1, "target_frames": [1, 2]}
 
 
@@ -196,12 +206,26 @@ def test_judge_with_real_generation_ends_without_a_crash(tiny_checkpoint, scorin
     assert first["content"].startswith("<think>") or first.get("tool_calls")
 
 
-# GRPO through TRL, with a scripted policy in the family's own format (generation replaced, the rest real).
-_XML_CALL = ("look\n</think>\n\n<tool_call>\n<function=select_frames>\n<parameter=video>\n1\n</parameter>\n"
-             "<parameter=target_frames>\n{}\n</parameter>\n</function>\n</tool_call>")
-_XML_ANSWER = '{}\n</think>\n\n<answer>{{"VQ": "B", "MQ": "B", "TA": "B", "overall": "{}"}}</answer>'
-_SCRIPT = {(0, 1): _XML_CALL.format("[1, 2]"), (0, 2): _XML_CALL.format("[99]"),
-           (0, 3): _XML_ANSWER.format("seen", "B"), (1, 1): _XML_ANSWER.format("quick", "A")}
+# GRPO through TRL, with a scripted policy in the family's own format (generation replaced, the rest real). The
+# completion continues the generation prompt, so it omits the template's prefill (Qwen3.5: "<think>\n").
+def _script(family, tool):
+    fmt, prefill = FAMILIES[family].tool_format, PREFILL[family]
+    think = "" if prefill else "<think>"
+
+    def call(good):
+        arguments = ({"video": 1, "target_frames": [1, 2] if good else [99]} if tool == "select_frames" else
+                     {"expression": "2 + 3" if good else "__import__('os')"})
+        return f"{think}look\n</think>\n\n" + render_tool_call(tool, arguments, fmt)
+
+    def answer(thought, overall):
+        verdict = {"overall": overall} if tool == "calculator" else {"VQ": "B", "MQ": "B", "TA": "B", "overall": overall}
+        return f"{think}{thought}\n</think>\n\n<answer>{json.dumps(verdict)}</answer>"
+
+    return {(0, 1): call(True), (0, 2): call(False), (0, 3): answer("seen", "B"), (1, 1): answer("quick", "A")}
+
+
+# The current test's script, read by the patched generation step.
+_SCRIPT: dict = {}
 
 
 def _scripted_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
@@ -213,9 +237,9 @@ def _scripted_turn(self, prompt_ids, images, multimodal_fields, num_generations,
     return out, None
 
 
-@pytest.mark.parametrize("family", QWEN3_5)
-def test_grpo_step_reads_xml_tool_episodes_with_hand_computed_rewards(family, tiny_checkpoint, scoring_media,
-                                                                      tmp_path, monkeypatch):
+@pytest.mark.parametrize("family", NEW)
+def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(family, tiny_checkpoint, scoring_media,
+                                                                  tmp_path, monkeypatch):
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -229,23 +253,128 @@ def test_grpo_step_reads_xml_tool_episodes_with_hand_computed_rewards(family, ti
             self.logs.update(logs or {})
 
     monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted_turn)
+    # TRL 1.16's GRPO cannot yet batch a tiling processor's images (InternVL: tile-indexed pixel_values) in tool
+    # episodes, so InternVL's step judges a text pair with the calculator; the family's template, tool format and
+    # rewards are the same as with images.
+    internvl = FAMILIES[family].media_kind == "internvl"
+    tool = "calculator" if internvl else "select_frames"
+    _SCRIPT.clear()
+    _SCRIPT.update(_script(family, tool))
     data = tmp_path / "pairs.jsonl"
-    data.write_text(json.dumps(make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"),
-                                         label="B", dimensions={"VQ": "B"})) + "\n")
+    record = (make_pair("txt", {"text": "a red circle"}, {"text": "a blue square"}, label="B") if internvl else
+              make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
+                        dimensions={"VQ": "B"}))
+    data.write_text(json.dumps(record) + "\n")
     names = ["verdict_accuracy", "dimension_accuracy", "strict_format", "tool_call_validity"]
     cfg = JudgeGRPOConfig(model=str(tiny_checkpoint(family)), train_data=str(data), output_dir=str(tmp_path / "o"),
                           initial_frames=2, workspace_frames=8, max_frames_per_call=2, image_max_pixels=64 * 64,
                           tool_max_pixels=64 * 64, per_device_train_batch_size=2, num_generations=2,
                           max_completion_length=512, max_steps=1, learning_rate=1e-2, lora_r=2,
                           activation_checkpointing=False, use_cpu=True, disable_tqdm=True, save_strategy="no",
-                          logging_steps=1, seed=0, reward_fns=names)
+                          logging_steps=1, seed=0, reward_fns=names, tools=[tool])
     capture = Capture()
     train(cfg, callbacks=[capture])
     logged = capture.logs
-    # Episode 0: 2 XML calls (the second asks for frame 99: a failed call), correct verdict; episode 1: no call,
-    # wrong verdict. strict_format sees each turn whole (the <think>\n prefill put back in front).
-    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + 0.5) / 2, "strict_format": 1.0,
-                "tool_call_validity": (0.5 + 0.0) / 2}
+    # Episode 0: 2 calls (the second asks for frame 99 / runs a forbidden expression: a failed call), correct
+    # verdict; episode 1: no call, wrong verdict. strict_format sees each turn whole (Qwen3.5: the <think>\n prefill put back in front).
+    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + (0.0 if internvl else 0.5)) / 2,
+                "strict_format": 1.0, "tool_call_validity": (0.5 + 0.0) / 2}
     assert {n: logged[f"rewards/{n}/mean"] for n in names} == pytest.approx(expected)
     assert logged["tools/call_frequency"] == pytest.approx(1.0) and logged["tools/failure_frequency"] == 0.5
     assert math.isfinite(logged["loss"])
+
+
+# --- InternVL: tiles, its template, the tool template -----------------------------------------------------------
+
+def test_internvl_checkpoint_tiles_images_and_frames(tiny_checkpoint):
+    import numpy as np
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from mmreward.models.tiny import shipped_chat_template
+
+    path = tiny_checkpoint("internvl")
+    assert (path / "chat_template.jinja").read_text() == shipped_chat_template("internvl3.jinja")
+    processor, model = AutoProcessor.from_pretrained(path), AutoModelForImageTextToText.from_pretrained(path)
+    tok = processor.tokenizer
+    for token in ("<img>", "</img>", "<IMG_CONTEXT>", "<video>", "<|im_start|>", "<tool_call>"):
+        assert tok.tokenize(token) == [token], token
+    assert (tok.start_image_token, tok.context_image_token) == ("<img>", "<IMG_CONTEXT>")
+    assert model.config.image_token_id == tok.convert_tokens_to_ids("<IMG_CONTEXT>")
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "video"},
+                                             {"type": "text", "text": "Is it red?"}]}]
+    text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    # The converter's template, by hand: no system turn, an image is <IMG_CONTEXT> and a video <video>, one per line.
+    assert text == "<|im_start|>user\n<IMG_CONTEXT>\n<video>\nIs it red?<|im_end|>\n<|im_start|>assistant\n"
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (56, 112, 3), dtype=np.uint8))
+    frames = torch.from_numpy(np.random.default_rng(1).integers(0, 255, (3, 3, 40, 40), dtype=np.uint8))
+    inputs = processor(text=[text], images=[image], videos=[frames], return_tensors="pt",
+                       videos_kwargs={"do_sample_frames": False})
+    # A 56x112 image is 2 tiles of 56 plus the thumbnail; 3 frames are 3 tiles; each tile is 4 tokens (4x4 patches
+    # of 14, pixel-shuffled by 0.5 in each direction).
+    assert inputs["pixel_values"].shape == (3 + 3, 3, 56, 56)
+    assert int((inputs["input_ids"] == model.config.image_token_id).sum()) == 4 * (3 + 3)
+    assert "Frame3: <img>" in tok.decode(inputs["input_ids"][0])
+    with torch.no_grad():
+        out = model(**inputs).logits
+        altered = model(**dict(inputs, pixel_values=inputs["pixel_values"] + 1.0)).logits
+    assert torch.isfinite(out).all() and not torch.allclose(out, altered)
+
+
+def test_internvl_vision_tower_is_the_encoder_and_projector(tiny_checkpoint):
+    model, _ = load_vlm(tiny_checkpoint("internvl"), device="cpu", freeze_vision=True, lora={"r": 2})
+    inner = model.get_base_model().model
+    tower = vision_tower(model)
+    assert list(tower) == [inner.vision_tower, inner.multi_modal_projector]
+    assert all(not p.requires_grad for p in tower.parameters())
+    adapted = {n for n, _ in model.named_parameters() if "lora_A" in n}
+    assert adapted and all("language_model" in n for n in adapted)
+
+
+def _internvl_conversations():
+    image, video = {"type": "image"}, {"type": "video"}
+    return [
+        [{"role": "user", "content": "Hello"}],
+        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+         {"role": "assistant", "content": "Hello."}, {"role": "user", "content": "Again"}],
+        [{"role": "user", "content": [image, video, {"type": "text", "text": "Compare."}]},
+         {"role": "assistant", "content": [{"type": "text", "text": '<answer>{"overall": "A"}</answer>'}]}],
+    ]
+
+
+@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("add_generation_prompt", [False, True])
+def test_internvl_tool_template_equals_the_shipped_one_without_tools(tiny_checkpoint, index, add_generation_prompt):
+    from transformers import AutoProcessor
+
+    from mmreward.agent.protocol import chat_template_for, tool_template
+
+    processor = AutoProcessor.from_pretrained(tiny_checkpoint("internvl"))
+    assert chat_template_for(processor, tools_in_use=True) == tool_template("internvl_tools.jinja")
+    messages = _internvl_conversations()[index]
+    shipped = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    ours = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                                         chat_template=tool_template("internvl_tools.jinja"))
+    assert ours == shipped
+
+
+def test_internvl_tool_template_is_prefix_preserving_and_shows_tool_images(tiny_checkpoint):
+    from transformers import AutoProcessor
+
+    from mmreward.agent.protocol import format_tool_calls, tool_message
+    from mmreward.agent.tools import tool_schemas
+
+    processor = AutoProcessor.from_pretrained(tiny_checkpoint("internvl"))
+    calls, _, _ = parse_tool_calls(render_tool_call("crop", {"box": [0, 0, 1, 1]}))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Judge."}]},
+                {"role": "assistant", "content": "<think>zoom</think>", "tool_calls": format_tool_calls(calls)},
+                tool_message("Here is the crop.", images=[object()]),
+                {"role": "assistant", "content": '<think>ok</think><answer>{"overall": "A"}</answer>'}]
+    tools = tool_schemas(["crop"])
+    for i in (1, 3):
+        before = render(processor, messages[:i], tools, add_generation_prompt=True)
+        assert render(processor, messages[:i + 1], tools, add_generation_prompt=False).startswith(before)
+    text = render(processor, messages, tools, add_generation_prompt=False)
+    assert text.startswith("<|im_start|>system\n# Tools\n")
+    assert ('<tool_call>\n{"name": "crop", "arguments": {"box": [0, 0, 1, 1]}}\n</tool_call><|im_end|>\n'
+            "<|im_start|>user\n<tool_response>\n<IMG_CONTEXT>\nHere is the crop.\n</tool_response><|im_end|>") in text
