@@ -24,7 +24,8 @@ EVICTED = "< No Focus >"  # agent.loop.EVICTED, not imported: the loop imports t
 MAX_TEXT = 4000
 MAX_MESSAGES = 48
 MAX_IMAGES = 64
-_SECTION = re.compile(r"<(think|answer)>(.*?)(?:</\1>|$)", re.S)
+# An unclosed section ends where the next one opens (or at the end of the text).
+_SECTION = re.compile(r"<(think|answer)>(.*?)(?:</\1>|(?=<(?:think|answer)>)|$)", re.S)
 
 
 def _cut(text, limit: int = MAX_TEXT) -> str:
