@@ -110,7 +110,8 @@ def _corpus() -> list[str]:
     return lines
 
 
-def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_special: dict | None = None):
+def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_special: dict | None = None,
+                    corpus: tuple[str, ...] = ()):
     """Train a byte-level BPE tokenizer with the family's pre-tokenizer and add the real Qwen special tokens.
 
     Args:
@@ -119,6 +120,8 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
             pre-tokenizer regex).
         extra_special: named special tokens added after the Qwen ones, as the family's hub tokenizer carries
             them (InternVL: `{"start_image_token": "<img>", …}`); the processor reads them by name.
+        corpus: more training text (e.g. the tool schemas and prompts a demo shows), so that its words are
+            single tokens as in a real vocabulary rather than a few bytes each.
 
     Returns:
         The tokenizer class the real checkpoints of the family load.
@@ -153,7 +156,7 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
         show_progress=False,
         special_tokens=[],
     )
-    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    bpe.train_from_iterator(_corpus() + list(corpus), trainer=trainer)
     vocab = bpe.get_vocab()
     # Read merges back from the serialised model: the Python BPE object does not expose them directly.
     state = json.loads(bpe.to_str())
@@ -174,7 +177,8 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
     return tok
 
 
-def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny") -> Path:
+def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny",
+                  vocab_size: int = 1024, corpus: tuple[str, ...] = ()) -> Path:
     """Write a complete tiny random-weight checkpoint directory for one Qwen-VL family.
 
     Args:
@@ -182,6 +186,9 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
         family: one of `FAMILIES` ("qwen2_vl", "qwen2_5_vl", "qwen3_vl").
         seed: seed for the random weights; the same seed gives byte-identical weights.
         size: "tiny" (tests) or "small" (the demo), see `SIZES`.
+        vocab_size, corpus: BPE vocabulary size and extra training text of the tokenizer (`build_tokenizer`);
+            the judge demo trains it on its prompts and tool schemas, so sequences are as short as with the real
+            vocabulary.
 
     Returns:
         The checkpoint directory, loadable with `AutoModelForImageTextToText.from_pretrained`.
@@ -200,7 +207,8 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
     out.mkdir(parents=True, exist_ok=True)
     template = shipped_chat_template(spec.chat_template)
 
-    tokenizer = build_tokenizer(kind=builder.tokenizer, extra_special=builder.extra_special)
+    tokenizer = build_tokenizer(vocab_size, kind=builder.tokenizer, extra_special=builder.extra_special,
+                                corpus=tuple(corpus))
     tokenizer.chat_template = template
     config = builder.config(spec, tokenizer, SIZES[size])
     with torch.random.fork_rng(devices=[]):

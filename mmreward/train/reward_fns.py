@@ -332,10 +332,71 @@ def vrthinker_tool_bonus(completions, record=None, *, decay_after: int | None = 
     return out
 
 
+def evidence_hit(completions, record, *, miss: float = 0.0, **kwargs) -> list[float | None]:
+    """1.0 when the episode's tool replies showed the record's deciding evidence, else `miss` (content-aware).
+
+    VR-Thinker pays for calling tools at all (`vrthinker_tool_bonus`); this pays only for calls whose returned
+    frames / regions contain the evidence the record's `meta["evidence"]` locates (a time window per video, a
+    box per image; `agent.evidence`), in every candidate. Read from the tool messages, so a call counts by what
+    it returned. Records without evidence give None (no signal), so it can sit beside verdict and format rewards
+    on mixed data.
+
+    Args:
+        completions: conversational completions (tool messages carry the replies' text).
+        record: the records, one per completion.
+        miss: the reward of an episode that did not see the evidence.
+        **kwargs: ignored.
+
+    Returns:
+        One reward (1.0, `miss` or None) per completion.
+    """
+    from mmreward.agent.evidence import record_evidence_seen
+
+    del kwargs
+    out = []
+    for completion, raw in zip(completions, record):
+        texts = [_text(m.get("content")) for m in completion if isinstance(m, dict) and m.get("role") == "tool"]
+        seen = record_evidence_seen(_record(raw), texts)
+        out.append(None if seen is None else 1.0 if seen else miss)
+    return out
+
+
+def tool_curiosity(completions, record, *, threshold: float = 0.3, coeff: float = 0.5, min_calls: int = 1,
+                   **kwargs) -> list[float]:
+    """Group-level curiosity bonus (Pixel-Reasoner's, which VR-Thinker's curiosity term follows): an episode that
+    uses tools earns `coeff * max(threshold - rate, 0)`, where `rate` is the share of its group using tools.
+
+    While few rollouts of a prompt use tools, each that does is paid; once `threshold` of them do, the bonus is
+    0, so it cannot be farmed. "Uses tools" is at least `min_calls` tool calls. The group is the completions of
+    the same record within this call: TRL passes a process's whole generation batch, which holds whole groups
+    on one process; with several processes a group split across them is counted per process.
+
+    Args:
+        completions: conversational completions.
+        record: the records, one per completion (completions of one prompt share it).
+        threshold, coeff: the target tool-use rate and the bonus scale (Pixel-Reasoner: 0.3 and 0.5).
+        min_calls: tool calls that count as using tools.
+        **kwargs: ignored.
+
+    Returns:
+        One reward >= 0 per completion.
+    """
+    del kwargs
+    keys = [raw if isinstance(raw, str) else id(raw) for raw in record]
+    uses = [tool_call_count(c) >= min_calls for c in completions]
+    groups: dict = {}
+    for key, used in zip(keys, uses):
+        groups.setdefault(key, []).append(used)
+    rate = {key: sum(v) / len(v) for key, v in groups.items()}
+    return [coeff * max(threshold - rate[key], 0.0) if used else 0.0 for key, used in zip(keys, uses)]
+
+
 REWARD_FNS = {
     "verdict_accuracy": verdict_accuracy,
     "dimension_accuracy": dimension_accuracy,
     "strict_format": strict_format,
     "tool_call_validity": tool_call_validity,
     "vrthinker_tool_bonus": vrthinker_tool_bonus,
+    "evidence_hit": evidence_hit,
+    "tool_curiosity": tool_curiosity,
 }

@@ -4,8 +4,10 @@
 
 For each labelled pair, K episodes are sampled with the current judge (the agent loop with its tools; HF generate
 here, any `generate_fn` such as vLLM through `JudgeScorer(generate_fn=…)`). An episode is kept only if its
-per-dimension and overall verdicts all match the labels (VR-Thinker's RFT rule) and, optionally, if the judge
-also gets the swapped pair right. Kept trajectories and statistics (acceptance per dimension, tool-use rate, parse
+per-dimension and overall verdicts all match the labels (VR-Thinker's RFT rule) and, by default for pairs, if the
+judge also gets the swapped pair right (`require_swap_agreement`). Pairs are sampled in both orders by default
+(`swap_augment`): episode k of a pair and episode k of its swap are each other's agreement check, and both are
+kept when both are right, so the SFT data has no position bias. Kept trajectories and statistics (acceptance per dimension, tool-use rate, parse
 failures) are written, then the SFT stage (`mmreward.train.sft`) trains on them.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -34,8 +36,12 @@ class RFTConfig:
     samples_per_record: int = 4
     temperature: float = 1.0
     top_p: float = 0.95
-    # Also require a correct verdict on the swapped pair (A and B exchanged) before keeping an episode.
-    require_swap_agreement: bool = False
+    # Also require a correct verdict on the swapped pair (A and B exchanged) before keeping an episode (pairs
+    # only: a pointwise record has no other order). A judge that answers by position never passes it.
+    require_swap_agreement: bool = True
+    # Sample every pair in both orders (labels flipped) and keep the right episodes of each, so the kept data
+    # holds both orders; with require_swap_agreement the two orders check each other (no extra episodes).
+    swap_augment: bool = True
     # Judge settings (see agent.judge_scorer.JudgeConfig).
     tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
     initial_frames: int = 4
@@ -74,15 +80,43 @@ def episode_correct(traj, record) -> dict[str, bool]:
     return verdict_matches(verdict, labels)
 
 
+def _swap_agreement(judge, records: list, trajs: list, cfg: RFTConfig, partner: list[int | None]) -> list[bool]:
+    """Per episode: whether the judge also got the swapped pair right (True for pointwise records).
+
+    With `swap_augment` the swapped pair's own episode (same sample number) is the check; otherwise the swapped
+    pairs are judged once more for it.
+    """
+    from mmreward.data.schema import PreferencePair
+
+    if not cfg.require_swap_agreement:
+        return [True] * len(records)
+    if cfg.swap_augment:
+        ok = [all(episode_correct(t, r).values()) for t, r in zip(trajs, records)]
+        return [True if j is None else ok[j] for j in partner]
+    pairs = [i for i, r in enumerate(records) if isinstance(r, PreferencePair)]
+    swapped = [records[i].swapped() for i in pairs]
+    agreement = [True] * len(records)
+    for i, t, r in zip(pairs, judge.run(swapped, batch_size=cfg.batch_size), swapped):
+        agreement[i] = all(episode_correct(t, r).values())
+    return agreement
+
+
 def sample_and_filter(judge, records, cfg: RFTConfig) -> tuple[list, dict]:
-    """Sample K episodes per record, keep the fully correct ones; returns (kept trajectories, statistics)."""
-    repeated = [r for r in records for _ in range(cfg.samples_per_record)]
+    """Sample K episodes per record (per order with `swap_augment`), keep the fully correct ones that also
+    pass the swap-agreement check; returns (kept trajectories, statistics)."""
+    from mmreward.train.traces import both_orders
+
+    k = cfg.samples_per_record
+    base = both_orders(records) if cfg.swap_augment else list(records)
+    repeated = [r for r in base for _ in range(k)]
     trajs = judge.run(repeated, batch_size=cfg.batch_size, progress=True)
-    swapped_ok = [True] * len(repeated)
-    if cfg.require_swap_agreement:
-        swapped = [r.swapped() for r in repeated]
-        swapped_ok = [all(episode_correct(t, r).values())
-                      for t, r in zip(judge.run(swapped, batch_size=cfg.batch_size), swapped)]
+    # both_orders puts a pair's swap right after it: sample s of record i partners sample s of its swap.
+    partner: list[int | None] = [None] * len(repeated)
+    for i, record in enumerate(base):
+        if record.id.endswith("~swap"):
+            for s in range(k):
+                partner[(i - 1) * k + s], partner[i * k + s] = i * k + s, (i - 1) * k + s
+    swapped_ok = _swap_agreement(judge, repeated, trajs, cfg, partner)
     kept, per_dim = [], {}
     for i, (traj, record) in enumerate(zip(trajs, repeated)):
         correct = episode_correct(traj, record)
@@ -101,8 +135,10 @@ def sample_and_filter(judge, records, cfg: RFTConfig) -> tuple[list, dict]:
         "mean_tool_calls": sum(t.tool_calls for t in trajs) / max(1, len(trajs)),
         "tool_failures": sum(t.tool_failures for t in trajs),
         "parse_failures": sum(t.verdict is None for t in trajs),
-        "records_with_a_kept_episode": len({t.meta["record_id"] for t in kept}),
+        "records_with_a_kept_episode": len({t.meta["record_id"].removesuffix("~swap") for t in kept}),
         "swap_agreement_required": cfg.require_swap_agreement,
+        "swap_augment": cfg.swap_augment,
+        "swap_partner_correct": sum(swapped_ok) / max(1, len(swapped_ok)),
     }
     return kept, stats
 
@@ -115,6 +151,7 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     from mmreward.data.trajectory import write_trajectories
     from mmreward.scoring import load_scorer
     from mmreward.train import sft
+    from mmreward.train.args import JudgeArgs
     from mmreward.train.bt_setup import read_records
     from mmreward.train.run_dir import prepare_output_dir
 
@@ -140,7 +177,9 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
                            "— cold-start the judge with `mmreward train sft` first or sample more")
     # Continue from the judge being improved (SFT accepts a judge checkpoint with full weights in backbone/).
     base = cfg.model if Path(cfg.model, "backbone").is_dir() else judge.config.backbone
+    # The judge keeps how it was shown media (pixel budgets, workspace, …): the episodes were rendered with them.
+    shown = {f.name: getattr(judge.config, f.name) for f in fields(JudgeArgs) if f.name != "tools"}
     sft_cfg = load_config(sft.SFTConfig, None, {"model": base, "train_data": str(out / "kept.jsonl"),
                                                 "output_dir": str(out / "model"), "tools": list(cfg.tools),
-                                                **cfg.sft})
+                                                **shown, **cfg.sft})
     return sft.train(sft_cfg, callbacks=callbacks)

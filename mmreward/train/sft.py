@@ -45,6 +45,9 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
     # (None: all).
     train_split: str = "train"
     max_records: int | None = None
+    # Scripted traces from labelled pairs: also the swapped pair of each (A and B exchanged, labels flipped), so
+    # that answering by position is never rewarded. Trajectory files are used as they are.
+    swap_augment: bool = True
     # Judge settings used only at inference, saved with the judge (as in `agent.judge_scorer.JudgeConfig`).
     max_turns: int = JudgeConfig.max_turns
     max_images: int = JudgeConfig.max_images
@@ -121,7 +124,7 @@ def load_trajectories(cfg: SFTConfig) -> list[Trajectory]:
     if path.suffix == ".jsonl" and path.is_file() and _is_trajectory_file(path):
         return read_trajectories(path)[: cfg.max_records]
     records = read_records(cfg.train_data, cfg.train_split, Path(cfg.output_dir))[: cfg.max_records]
-    return synthetic_traces(records, cfg.judge_config(), seed=cfg.seed)
+    return synthetic_traces(records, cfg.judge_config(), seed=cfg.seed, swap=cfg.swap_augment)
 
 
 def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | None,

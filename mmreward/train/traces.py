@@ -8,7 +8,11 @@ reasons in `<think>…</think>` and looks again at the media (`select_frames` on
 the clip; `crop` on every image); the tools really run in a `JudgeEnv` loaded with the record, so the returned
 frames and crops are the real pixels; turn 2 reasons and answers `<answer>{…}</answer>` with the record's
 labels. The first turn is exactly `JudgeScorer.conversation(record)`, so SFT teaches the prompt the judge sees at
-inference. The answer holds every dimension of that template (`prompts.JUDGE_DIMENSIONS`); a dimension the
+inference. A record that carries its oracle (`meta["oracle_calls"]`, as the tool-necessity set of
+`data.synthetic.tool_task` does) gets teacher traces instead: the calls are the oracle's (the window or box that
+holds the deciding evidence, once per video or image), and the reasoning names where the evidence is. With
+`both_orders` every pair also gives the trace of its swapped pair (A and B exchanged, labels flipped), so SFT
+data has no position bias. The answer holds every dimension of that template (`prompts.JUDGE_DIMENSIONS`); a dimension the
 record does not label (`record.dimensions`) takes the record's overall `label`.
 
 Teacher traces (e.g. distilled from a large judge) use the same on-disk format, the Trajectory JSONL of
@@ -132,6 +136,48 @@ def _look_calls(record, env, config, rng: random.Random) -> list[str]:
     return calls
 
 
+# Teacher traces (records with an oracle): short reasoning that names where the deciding evidence is.
+_ORACLE_LOOK = (
+    "The first look does not show {where}. I will look at {where} in each candidate.",
+    "The deciding detail is at {where}, which the first look misses; let me check it in both.",
+)
+_ORACLE_DECIDE = {
+    "A": ("At {where}, A matches \"{prompt}\" and B does not.", "Only A shows it at {where}."),
+    "B": ("At {where}, B matches \"{prompt}\" and A does not.", "Only B shows it at {where}."),
+    "tie": ("At {where}, A and B look the same.", "Both show the same at {where}."),
+}
+
+
+def _where(record) -> str:
+    """Where a record's evidence is, in words: "t=1.5s" for a time, "the top left corner" for a region."""
+    evidence = record.meta.get("evidence") or {}
+    if isinstance(evidence.get("time"), (int, float)):
+        return f"t={evidence['time']:.1f}s"
+    if isinstance(evidence.get("region"), str):
+        return f"the {evidence['region']} corner"
+    return "the detail the prompt names"
+
+
+def _oracle_calls(record, config) -> list[str] | None:
+    """The record's oracle calls (`meta["oracle_calls"]`), once per video (select_frames) or image (crop)
+    numbered as the tools number them; None when the record has no oracle."""
+    oracle = record.meta.get("oracle_calls") if isinstance(record.meta, dict) else None
+    if not oracle:
+        return None
+    calls, videos, images = [], 0, 0
+    for item in record.all_media():
+        is_video = item.type in ("video", "frames")
+        videos, images = videos + is_video, images + (not is_video)
+        for spec in oracle:
+            if spec["name"] not in config.tools:
+                continue
+            if is_video and spec["name"] == "select_frames":
+                calls.append(_call("select_frames", **spec["arguments"], video=videos))
+            elif not is_video and spec["name"] == "crop":
+                calls.append(_call("crop", **spec["arguments"], image=images))
+    return calls
+
+
 def _env(record, config):
     from mmreward.agent.env import JudgeEnv
 
@@ -160,13 +206,17 @@ def synthetic_trace(record, judge, rng: random.Random) -> Trajectory:
     config = judge.config
     messages, images, template = judge.conversation(record)
     dimensions = JUDGE_DIMENSIONS[template]
-    calls = _look_calls(record, _env(record, config), config, rng) if config.tools else []
+    oracle = _oracle_calls(record, config) if config.tools else None
+    calls = oracle if oracle is not None else _look_calls(record, _env(record, config), config, rng) \
+        if config.tools else []
     answer = verdict_for(record, dimensions)
-    final = ("<think>" + rng.choice(_DECIDE[answer["overall"]]).format(prompt=record.prompt) + "</think>"
+    look, decide = (_ORACLE_LOOK, _ORACLE_DECIDE) if oracle else (_LOOK, _DECIDE)
+    words = {"prompt": record.prompt, "where": _where(record)}
+    final = ("<think>" + rng.choice(decide[answer["overall"]]).format(**words) + "</think>"
              "<answer>" + json.dumps(answer) + "</answer>")
     script = [final]
     if calls:
-        script.insert(0, "<think>" + rng.choice(_LOOK).format(prompt=record.prompt) + "</think>\n" + "\n".join(calls))
+        script.insert(0, "<think>" + rng.choice(look).format(**words) + "</think>\n" + "\n".join(calls))
     turns = iter(script)
     kind = "pairwise" if template.startswith("pairwise") else "pointwise"
     traj = run_episode(lambda convs, imgs: [next(turns)], _env(record, config), messages, images,
@@ -177,25 +227,41 @@ def synthetic_trace(record, judge, rng: random.Random) -> Trajectory:
         errors = [m["content"][-1]["text"] for m in traj.messages if m["role"] == "tool"]
         raise RuntimeError(f"{record.id}: synthetic trace failed ({traj.finish_reason}; {traj.parse_error}; "
                            f"tool replies {errors})")
-    traj.meta.update(record_id=record.id, template=template, source="synthetic")
+    traj.meta.update(record_id=record.id, template=template, source="oracle" if oracle else "synthetic")
     return traj
 
 
-def synthetic_traces(records, judge_config, *, seed: int = 0) -> list[Trajectory]:
+def both_orders(records) -> list:
+    """Each pair followed by its swapped pair (A and B exchanged, labels flipped, id + "~swap"); pointwise
+    records once. Training on both orders removes any reward for answering by position."""
+    import dataclasses
+
+    from mmreward.data.schema import PreferencePair
+
+    out = []
+    for record in records:
+        out.append(record)
+        if isinstance(record, PreferencePair):
+            out.append(dataclasses.replace(record.swapped(), id=f"{record.id}~swap"))
+    return out
+
+
+def synthetic_traces(records, judge_config, *, seed: int = 0, swap: bool = False) -> list[Trajectory]:
     """Scripted tool-using judge episodes on labelled pairs (see the module docstring).
 
     Args:
         records: labelled `PreferencePair`s (image or video generation pairs; response pairs work too).
         judge_config: the `JudgeConfig` whose prompt, tools, frame counts and pixel budgets the traces use.
         seed: varies the wording and the number of frames looked at; the same seed gives the same traces.
+        swap: also trace every pair in the other order (`both_orders`), right after it.
 
     Returns:
-        One `Trajectory` per record, in order, with its verdict equal to the record's labels.
+        One `Trajectory` per record (two with `swap`), in order, with its verdict equal to the record's labels.
     """
     from mmreward.agent.judge_scorer import JudgeScorer
 
     judge = JudgeScorer(None, None, judge_config)
     rng = random.Random(seed)
-    traces = [synthetic_trace(record, judge, rng) for record in records]
+    traces = [synthetic_trace(record, judge, rng) for record in (both_orders(records) if swap else records)]
     logger.info("built %d synthetic traces (%d tool calls)", len(traces), sum(t.tool_calls for t in traces))
     return traces

@@ -46,7 +46,7 @@ def test_only_fully_correct_episodes_are_kept(judge, scoring_media):
     right = answer(VQ="B", MQ="tie", TA="A", overall="A")  # TA is unlabelled: checked against overall (A)
     wrong_dim = answer(VQ="A", MQ="tie", TA="A", overall="A")
     judge.generate_fn = Cycle([right, wrong_dim, "Thought process:"])
-    kept, stats = sample_and_filter(judge, [record], _cfg())
+    kept, stats = sample_and_filter(judge, [record], _cfg(swap_augment=False, require_swap_agreement=False))
     assert [t.id for t in kept] == ["p#0"]
     assert stats["episodes"] == 3 and stats["kept"] == 1 and stats["parse_failures"] == 1
     assert stats["acceptance"] == pytest.approx(1 / 3)
@@ -60,10 +60,13 @@ def test_swap_agreement_filters_position_biased_episodes(judge, scoring_media):
     record = parse_record(make_pair("p", "i0.png", "i1.png", label="A"), base_dir=scoring_media)
     # Always answering "A" is right on the pair and wrong on its swap: rejected when agreement is required.
     judge.generate_fn = Cycle([answer(overall="A")])
-    kept, _ = sample_and_filter(judge, [record], _cfg())
+    kept, _ = sample_and_filter(judge, [record], _cfg(swap_augment=False, require_swap_agreement=False))
     assert len(kept) == 3
-    kept, stats = sample_and_filter(judge, [record], _cfg(require_swap_agreement=True))
+    kept, stats = sample_and_filter(judge, [record], _cfg(swap_augment=False, require_swap_agreement=True))
     assert kept == [] and stats["swap_agreement_required"]
+    # The defaults sample both orders (6 episodes) and let each order check the other: nothing is kept.
+    kept, stats = sample_and_filter(judge, [record], _cfg())
+    assert kept == [] and stats["episodes"] == 6 and stats["swap_partner_correct"] == 0.5  # the swap episodes' partners were right
 
 
 def test_episode_correct_by_hand(scoring_media):

@@ -34,6 +34,7 @@ from mmreward.data.sources.base import (
     save_image,
 )
 from mmreward.data.synthetic.prefs import synthetic_pairs
+from mmreward.data.synthetic.tool_task import tool_task_pairs
 
 __all__ = [
     "COMMON_OPTIONS", "DOWNLOAD_HINT", "SOURCES", "BadRow", "Converter", "Skip", "SourceSpec", "check_options",
@@ -44,6 +45,8 @@ __all__ = [
 SOURCES: dict[str, Converter] = {
     # The synthetic shapes / motions set whose right answers are known from the pixels (demo and tests).
     "synthetic_shapes": synthetic_pairs,
+    # Pairs decided only by a content-dependent tool call (the judge demo: `mmreward demo judge`).
+    "synthetic_tool_task": tool_task_pairs,
     # Response pairs: one shared image / video (or none), two answers.
     "rlaif_v": response.rlaif_v,
     "mm_rlhf": response.mm_rlhf,

@@ -1,0 +1,28 @@
+"""The tool-necessity recipe: `SOURCES["synthetic_tool_task"]` videos and images, split 80/20 by pair.
+
+``data_recipes/tool_task.yaml`` holds the same recipe with the default sizes (a test checks it).
+
+    build_recipe(tool_task_recipe(n_videos=160, n_images=160), "/tmp/tool-task")
+"""
+
+from __future__ import annotations
+
+from mmreward.data.recipe.build import Recipe, RecipeSource
+
+
+def tool_task_recipe(n_videos: int = 160, n_images: int = 160, seed: int = 0) -> Recipe:
+    """The tool-necessity recipe (``data_recipes/tool_task.yaml`` with the default sizes).
+
+    Args:
+        n_videos: video pairs ("a grey ball that flashes red at about 1.5 s").
+        n_images: image pairs ("a tile whose badge in the top left corner is red").
+        seed: generation and split seed.
+
+    Returns:
+        A ``Recipe`` with sources ``flash_videos`` and ``badge_images`` (a source with n = 0 is left out), split
+        80/20 by pair id.
+    """
+    sources = [RecipeSource(name=name, converter="synthetic_tool_task", options={"kind": kind, "n": n, "seed": seed})
+               for name, kind, n in (("flash_videos", "video", n_videos), ("badge_images", "image", n_images)) if n]
+    return Recipe(name="tool_task", seed=seed, splits={"train": 0.8, "test": 0.2}, group_by="id",
+                  shard_size=5000, sources=sources)
