@@ -1,7 +1,8 @@
-"""Build a tiny random-weight Qwen-VL checkpoint directory, offline, in seconds.
+"""Build a tiny random-weight VLM checkpoint directory of any supported family, offline, in seconds.
 
     python tools/make_tiny_vlm.py --family qwen2_5_vl --out /tmp/tiny-qwen25vl
     python tools/make_tiny_vlm.py --family qwen3_vl --out /tmp/tiny-qwen3vl --seed 1
+    python tools/make_tiny_vlm.py --family qwen3_5_moe --out /tmp/tiny-qwen35moe   # also qwen3_5, internvl
 
 The directory loads with `AutoProcessor.from_pretrained(DIR)` and `AutoModelForImageTextToText.from_pretrained(DIR)`
 exactly like the real hub checkpoint of that family (see `mmreward/models/tiny.py`).

@@ -35,6 +35,24 @@ def _encoded(scorer, records):
     return [enc(u) for r in records for u in scorer.plan(r).units]
 
 
+@pytest.mark.parametrize("family", NEW)
+def test_mmreward_tiny_builds_seeded_offline_checkpoints(tmp_path, family):
+    from safetensors.torch import load_file
+
+    from mmreward.cli import main
+    from mmreward.models.tiny import shipped_chat_template
+
+    assert main(["tiny", "--family", family, "--out", str(tmp_path / "a"), "--seed", "3"]) == 0
+    assert main(["tiny", "--family", family, "--out", str(tmp_path / "b"), "--seed", "3"]) == 0
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["model_type"] == family
+    template = (tmp_path / "a" / "chat_template.jinja").read_text()
+    assert template == shipped_chat_template({"internvl": "internvl3.jinja"}.get(family, "qwen3_5_think.jinja"))
+
+
 @pytest.mark.parametrize("family", QWEN3_5)
 def test_tiny_checkpoint_is_hybrid_and_lora_reaches_the_linear_attention(tiny_checkpoint, family):
     model, processor = load_vlm(tiny_checkpoint(family), device="cpu")
