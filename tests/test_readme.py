@@ -52,6 +52,8 @@ SKIPPED = {
     "--scorer clip": "open_clip weights cannot be downloaded offline",
     "torchrun --nproc_per_node 8": "8 processes on 2 cores; DDP is tested in tests/train/test_bt.py",
     "launch/smoke_cpu.sh": "reruns every stage above (minutes); its stages are the commands run here",
+    "mmreward view outputs/": "serves until Ctrl-C; serving is tested in tests/evaluation/test_html_report.py",
+    "mmreward view traces.jsonl": "serves until Ctrl-C; trace files are tested in tests/evaluation/test_html_report.py",
 }
 
 
