@@ -112,8 +112,8 @@ def _values(result, pairs) -> tuple[float, dict[str, float]]:
 
 def score_media(scorer, prompts: Sequence[str] | str, media: Any, *,
                 pairs: Sequence[tuple[int, int]] | None = None, fps: float | Sequence[float | None] | None = None,
-                on_error: str = "raise", batch_size: int = 8, progress: bool = False,
-                **kwargs) -> torch.Tensor | dict[str, torch.Tensor]:
+                on_error: str = "raise", batch_size: int = 8, progress: bool = False, return_errors: bool = False,
+                **kwargs) -> Any:
     """Rewards for in-memory media under their prompts (see the module docstring for the contracts).
 
     Args:
@@ -127,11 +127,13 @@ def score_media(scorer, prompts: Sequence[str] | str, media: Any, *,
         on_error: "raise" (default): a `ScoringError` naming every failed sample, after scoring; "skip": NaN.
         batch_size: units per forward pass.
         progress: show a progress bar.
+        return_errors: also return ``{sample (or pair) index: error message}`` of the failed ones (loops that
+            report why a sample got NaN, e.g. `integrations.generator`).
         **kwargs: passed to ``scorer.score`` (e.g. ``num_workers``).
 
     Returns:
         A float32 CPU tensor ``(B,)`` (``(len(pairs),)`` with pairs), or for a multi-dimension scorer a dict of
-        them: one per dimension and "overall".
+        them: one per dimension and "overall"; with ``return_errors``, the pair (rewards, errors).
 
     Raises:
         ScoringError: a sample failed and on_error is "raise".
@@ -163,7 +165,8 @@ def score_media(scorer, prompts: Sequence[str] | str, media: Any, *,
             raise ScoringError(f"{len(failed)} of {len(records)} samples could not be scored: {listing}; pass "
                                f"on_error='skip' to get NaN for them")
         logger.warning("%d of %d samples could not be scored (NaN): %s", len(failed), len(records), listing)
-    return out["overall"] if len(dims) <= 1 else out
+    rewards = out["overall"] if len(dims) <= 1 else out
+    return (rewards, failed) if return_errors else rewards
 
 
 class ScoreMediaMixin:
@@ -177,10 +180,11 @@ class ScoreMediaMixin:
             prompts: one prompt per sample, or one string for all.
             media: a list of samples or a batch array / tensor of images / videos.
             pairs: ``[(i, j), ...]``: score media i against media j; returns one margin per pair.
-            **kwargs: fps, on_error, batch_size, progress, num_workers (see `score_media`).
+            **kwargs: fps, on_error, batch_size, progress, return_errors, num_workers (see `score_media`).
 
         Returns:
-            A ``(B,)`` float32 tensor, or a dict of them for a multi-dimension scorer.
+            A ``(B,)`` float32 tensor, or a dict of them for a multi-dimension scorer (with ``return_errors``: and
+            the failed samples' messages by index).
         """
         return score_media(self, prompts, media, pairs=pairs, **kwargs)
 

@@ -2,8 +2,8 @@
 
 Both accept the server's request form — record dicts whose media may be ``bytes``, ``path`` or raw ``npy`` arrays
 (`client.media_item`) — and answer result dicts like `POST /score` does, so an adapter behaves the same either way.
-In process, raw arrays become lossless PNGs on the way in (as on the server) until the record schema takes
-in-memory media.
+Raw arrays become in-memory media items (``MediaItem(array=...)``), in process as on the server. Adapters that
+hold tensors (generator RL) skip the request form in process and call ``score_media`` on `LocalBackend.scorer`.
 """
 
 from __future__ import annotations
@@ -22,20 +22,16 @@ class LocalBackend:
 
     def score(self, records: list[dict]) -> list[dict]:
         from mmreward.serving.app import result_rows
-        from mmreward.serving.inputs import MediaPolicy, Spool, parse_records
+        from mmreward.serving.inputs import MediaPolicy, parse_records
 
-        spool = Spool()
-        try:
-            parsed = parse_records(records, MediaPolicy(trusted=True), spool, max_records=len(records) or 1)
-            if hasattr(self.scorer, "plan"):
-                from mmreward.scoring import score_records
+        parsed = parse_records(records, MediaPolicy(trusted=True), max_records=len(records) or 1)
+        if hasattr(self.scorer, "plan"):
+            from mmreward.scoring import score_records
 
-                results = score_records(self.scorer, parsed, batch_size=self.batch_size, on_error="skip",
-                                        num_workers=self.num_workers, progress=False)
-            else:
-                results = self.scorer.score(parsed, batch_size=self.batch_size, on_error="skip", progress=False)
-        finally:
-            spool.close()
+            results = score_records(self.scorer, parsed, batch_size=self.batch_size, on_error="skip",
+                                    num_workers=self.num_workers, progress=False)
+        else:
+            results = self.scorer.score(parsed, batch_size=self.batch_size, on_error="skip", progress=False)
         return result_rows(results)
 
 

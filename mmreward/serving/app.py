@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mmreward.serving.batcher import Batcher
-from mmreward.serving.inputs import MediaPolicy, RequestError, Spool, parse_records
+from mmreward.serving.inputs import MediaPolicy, RequestError, parse_records
 from mmreward.serving.metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -190,13 +190,8 @@ def create_app(scorer, settings: ServeSettings | None = None, *, metrics: Metric
         body = await read_json(request, settings.max_body_bytes)
         if not isinstance(body, dict) or "records" not in body:
             raise RequestError('the body must be a JSON object {"records": [...]}', field="records")
-        spool = Spool()
-        try:
-            records = await run_in_threadpool(parse_records, body["records"], policy, spool,
-                                              max_records=settings.max_records)
-            results = await _score(records)
-        finally:
-            spool.close()
+        records = await run_in_threadpool(parse_records, body["records"], policy, max_records=settings.max_records)
+        results = await _score(records)
         return _json({"results": result_rows(results)})
 
     @app.post("/get_reward", summary="OpenRLHF remote reward model", openapi_extra=_body_doc(_OPENRLHF_BODY))
@@ -204,13 +199,9 @@ def create_app(scorer, settings: ServeSettings | None = None, *, metrics: Metric
         from mmreward.serving.openrlhf import openrlhf_records, openrlhf_response
 
         body = await read_json(request, settings.max_body_bytes)
-        spool = Spool()
-        try:
-            records = await run_in_threadpool(parse_records, openrlhf_records(body), policy, spool,
-                                              max_records=settings.max_records)
-            results = await _score(records)
-        finally:
-            spool.close()
+        records = await run_in_threadpool(parse_records, openrlhf_records(body), policy,
+                                          max_records=settings.max_records)
+        results = await _score(records)
         finite = [r if r.error or all(math.isfinite(v) for v in (r.score,) if v is not None) else
                   type(r)(id=r.id, kind=r.kind, error="non-finite score") for r in results]
         return _json(openrlhf_response(finite))

@@ -13,9 +13,9 @@ Every problem is a `RequestError` naming the record (index and id) and the field
   ``(T, H, W, 3)`` / ``(T, 3, H, W)`` with ``fps``; uint8, or float in [0, 1]. The header is read and checked
   before any array is allocated (a forged shape cannot allocate terabytes) and pickles are never loaded.
 
-Raw frames become lossless PNGs: an image as a ``bytes`` item, a video as a ``frames`` item (PNG files in a
-per-request spool folder at ``fps``). In-memory media items are not in the record schema yet; when they land,
-`decode_npy` results can be handed over as arrays instead of PNGs.
+Raw frames are handed to the engine as they are: ``MediaItem(array=..., fps=...)`` (uint8, channels-last), with
+no re-encoding and no disk round trip, so the checkpoint's sampling contract picks frames exactly as it does for
+the same frames in files.
 """
 
 from __future__ import annotations
@@ -24,8 +24,7 @@ import base64
 import io
 import math
 import os
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,33 +74,12 @@ class MediaPolicy:
             self.media_root = Path(os.path.realpath(self.media_root))
 
 
-@dataclass
-class Spool:
-    """A request's temporary PNG frames; `close` removes them."""
-
-    root: Path | None = None
-    files: set[str] = field(default_factory=set)
-
-    def folder(self) -> Path:
-        if self.root is None:
-            self.root = Path(tempfile.mkdtemp(prefix="mmreward-frames-"))
-        return self.root
-
-    def close(self) -> None:
-        import shutil
-
-        if self.root is not None:
-            shutil.rmtree(self.root, ignore_errors=True)
-            self.root = None
-
-
-def parse_records(raw: Any, policy: MediaPolicy, spool: Spool, *, max_records: int) -> list:
+def parse_records(raw: Any, policy: MediaPolicy, *, max_records: int) -> list:
     """Validate a request's ``records`` list into records, applying the media policy.
 
     Args:
         raw: the value of the request's ``records`` field.
         policy: the media policy.
-        spool: where raw video frames are written (the caller closes it when the request is answered).
         max_records: most records in one request.
 
     Returns:
@@ -121,9 +99,10 @@ def parse_records(raw: Any, policy: MediaPolicy, spool: Spool, *, max_records: i
     for i, obj in enumerate(raw):
         record_id = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
         try:
-            record = parse_record(_with_raw_frames(obj, policy, spool), base_dir=policy.media_root,
-                                  default_id=f"records[{i}]")
-            check_media(record, policy, spool)
+            parsed, arrays = _with_raw_frames(obj, policy)
+            record = parse_record(parsed, base_dir=policy.media_root, default_id=f"records[{i}]")
+            _attach_arrays(record, arrays)
+            check_media(record, policy)
         except RecordError as err:
             raise RequestError(err.reason, field=f"records[{i}]" + (f".{err.field}" if err.field else ""),
                                record=i, record_id=record_id) from None
@@ -148,7 +127,7 @@ def _media_fields(record) -> list[tuple[str, MediaItem]]:
     return out
 
 
-def check_media(record: PreferencePair | PointwiseRecord, policy: MediaPolicy, spool: Spool) -> None:
+def check_media(record: PreferencePair | PointwiseRecord, policy: MediaPolicy) -> None:
     """Refuse media sources the policy does not allow; raises `RequestError` naming the field."""
     if policy.trusted:
         return
@@ -158,8 +137,7 @@ def check_media(record: PreferencePair | PointwiseRecord, policy: MediaPolicy, s
         if item.path is not None:
             _check_path(item.path, policy, f"{where}.path")
         for k, frame in enumerate(item.frames or []):
-            if str(item.frame_paths()[k]) not in spool.files:
-                _check_path(frame, policy, f"{where}.frames[{k}]")
+            _check_path(frame, policy, f"{where}.frames[{k}]")
 
 
 def _check_url(url: str, policy: MediaPolicy, where: str) -> None:
@@ -186,26 +164,48 @@ def _check_path(path: str, policy: MediaPolicy, where: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ raw frames
-def _with_raw_frames(obj: Any, policy: MediaPolicy, spool: Spool) -> Any:
-    """The record dict with every ``npy`` media item replaced by a PNG ``bytes`` / ``frames`` item."""
+# A raw item is parsed as this stand-in source (so that type, fps, start, end and meta are validated, and
+# errors name the same fields), then its array replaces the stand-in.
+_STAND_IN = "AA=="
+
+
+def _with_raw_frames(obj: Any, policy: MediaPolicy) -> tuple[Any, dict]:
+    """The record dict with every ``npy`` item replaced by a stand-in, and the arrays by (media list, index).
+
+    Returns:
+        (record dict, {("media" | "a" | "b", index): (T, H, W, 3) uint8 array, or (H, W, 3) for an image}).
+    """
+    arrays: dict[tuple[str, int], np.ndarray] = {}
     if not isinstance(obj, dict):
-        return obj
+        return obj, arrays
     out = dict(obj)
     for where, holder in (("media", out), ("a.media", out.get("a")), ("b.media", out.get("b"))):
         if not isinstance(holder, dict) or not isinstance(holder.get("media"), list):
             continue
         items = holder["media"]
-        if any(isinstance(m, dict) and "npy" in m for m in items):
-            converted = [_npy_item(m, policy, spool, f"{where}[{j}]") if isinstance(m, dict) and "npy" in m else m
-                         for j, m in enumerate(items)]
-            if holder is out:
-                out["media"] = converted
-            else:
-                out[where[0]] = {**holder, "media": converted}
-    return out
+        if not any(isinstance(m, dict) and "npy" in m for m in items):
+            continue
+        converted = []
+        for j, item in enumerate(items):
+            if isinstance(item, dict) and "npy" in item:
+                arrays[where.split(".")[0], j], item = _npy_item(item, policy, f"{where}[{j}]")
+            converted.append(item)
+        if holder is out:
+            out["media"] = converted
+        else:
+            out[where[0]] = {**holder, "media": converted}
+    return out, arrays
 
 
-def _npy_item(item: dict, policy: MediaPolicy, spool: Spool, where: str) -> dict:
+def _attach_arrays(record: PreferencePair | PointwiseRecord, arrays: dict) -> None:
+    """Put each decoded array in place of its stand-in source."""
+    for (holder, j), array in arrays.items():
+        item = (record if holder == "media" else getattr(record, holder)).media[j]
+        item.bytes, item.array = None, array
+
+
+def _npy_item(item: dict, policy: MediaPolicy, where: str) -> tuple[np.ndarray, dict]:
+    """(uint8 frames, stand-in media dict) of a raw ``npy`` item; `RequestError` naming the field if bad."""
     extra = set(item) - {"type", "npy", "fps", "start", "end", "meta"}
     if extra:
         raise RequestError(f"unknown key {sorted(extra)[0]!r} next to 'npy'", field=where)
@@ -216,26 +216,17 @@ def _npy_item(item: dict, policy: MediaPolicy, spool: Spool, where: str) -> dict
     if not isinstance(payload, str):
         raise RequestError("must be base64 text of a .npy file", field=f"{where}.npy")
     try:
-        array = decode_npy(_b64(payload))
-        frames = to_uint8_frames(array, kind, max_frames=policy.max_frames)
+        frames = to_uint8_frames(decode_npy(_b64(payload)), kind, max_frames=policy.max_frames)
     except DataError as err:
         raise RequestError(str(err), field=f"{where}.npy") from None
     rest = {k: item[k] for k in ("start", "end", "meta") if k in item}
     if kind == "image":
-        return {"type": "image", "bytes": base64.b64encode(png_bytes(frames[0])).decode(), **rest}
+        return frames[0], {"type": "image", "bytes": _STAND_IN, **rest}
     fps = item.get("fps")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
         raise RequestError("a raw video needs its frame rate: a number > 0 (the sampling contract needs it)",
                            field=f"{where}.fps")
-    folder = spool.folder() / f"{len(spool.files)}"
-    folder.mkdir()
-    paths = []
-    for t, frame in enumerate(frames):
-        path = folder / f"{t:05d}.png"
-        path.write_bytes(png_bytes(frame))
-        paths.append(str(path))
-    spool.files.update(paths)
-    return {"type": "frames", "frames": paths, "fps": float(fps), **rest}
+    return frames, {"type": "video", "bytes": _STAND_IN, "fps": float(fps), **rest}
 
 
 def _b64(payload: str) -> bytes:
@@ -300,15 +291,6 @@ def to_uint8_frames(array: np.ndarray, kind: str, *, max_frames: int = 1024) -> 
     if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
         raise DataError("float arrays must hold finite values in [0, 1]")
     return np.rint(values * 255.0).astype(np.uint8)
-
-
-def png_bytes(frame: np.ndarray) -> bytes:
-    """Lossless PNG of one (H, W, 3) uint8 frame (fast compression: the bytes live for one request)."""
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
 
 
 def encode_npy(array) -> str:

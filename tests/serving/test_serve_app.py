@@ -122,6 +122,27 @@ def test_raw_npy_frames_score_like_the_same_pixels_on_disk(client, head_model, s
     _same(response.json()["results"], _in_process(head_model, scoring_media, on_disk))
 
 
+def test_an_npy_video_scores_like_the_same_frames_as_files_under_the_sampling_contract(client, head_model,
+                                                                                       scoring_media):
+    """48 frames given at 24 and at 8 fps: the contract picks the same frames from the array as from the files."""
+    rng = np.random.default_rng(2)
+    video = rng.integers(0, 256, (48, 24, 32, 3), dtype=np.uint8)
+    folder = scoring_media / "npy_long"
+    folder.mkdir(exist_ok=True)
+    for t, frame in enumerate(video):
+        Image.fromarray(frame).save(folder / f"{t:03d}.png")
+    payload = encode_npy(video)
+    as_array = [{"id": f"fps{fps}", "prompt": "p", "response": "r",
+                 "media": [{"type": "video", "npy": payload, "fps": fps}]} for fps in (24, 8)]
+    as_files = [{**row, "media": [{"type": "frames", "frames": [f"npy_long/{t:03d}.png" for t in range(48)],
+                                   "fps": row["media"][0]["fps"]}]} for row in as_array]
+    response = client.post("/score", json={"records": as_array})
+    assert response.status_code == 200, response.text
+    got = response.json()["results"]
+    _same(got, _in_process(head_model, scoring_media, as_files))
+    assert got[0]["score"] != pytest.approx(got[1]["score"], abs=1e-6)  # the frame rate changed the frames seen
+
+
 @pytest.mark.parametrize("item, field, words", [
     ({"type": "video", "npy": None}, "npy", "base64"),
     ({"type": "video", "npy": encode_npy(np.zeros((4, 8, 8, 3), np.uint8))}, "fps", "frame rate"),

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from mmreward.serving.inputs import MediaPolicy, RequestError, Spool, parse_records
+from mmreward.serving.inputs import MediaPolicy, RequestError, parse_records
 
 
 @pytest.fixture()
@@ -23,7 +23,7 @@ def _record(**media):
 
 
 def _parse(record, root, **policy):
-    return parse_records([record], MediaPolicy(media_root=root, **policy), Spool(), max_records=4)
+    return parse_records([record], MediaPolicy(media_root=root, **policy), max_records=4)
 
 
 @pytest.mark.parametrize("path", ["sub/ok.png", "inside.png", "ABS/sub/ok.png"])
@@ -74,3 +74,39 @@ def test_pair_candidate_media_are_checked_too(root):
     with pytest.raises(RequestError) as info:
         _parse(record, root)
     assert info.value.field == "records[0].b.media[0].path"
+
+
+def test_raw_arrays_become_in_memory_media_items_without_re_encoding(root):
+    """An npy item is handed over as a uint8 channels-last array (no PNG, no spool), in pairs' sides too."""
+    import numpy as np
+
+    from mmreward.serving.inputs import encode_npy
+
+    video = np.arange(4 * 6 * 8 * 3, dtype=np.uint32).reshape(4, 6, 8, 3).astype(np.uint8)
+    channels_first = video.transpose(0, 3, 1, 2).astype(np.float32) / 255  # (T, 3, H, W) in [0, 1]
+    record = {"id": "p", "prompt": "p", "label": "A",
+              "a": {"media": [{"type": "image", "path": "sub/ok.png"},
+                              {"type": "video", "npy": encode_npy(channels_first), "fps": 24, "start": 0.0,
+                               "end": 0.1, "meta": {"k": 1}}]},
+              "b": {"media": [{"type": "image", "npy": encode_npy(video[2])}]}}
+    (pair,) = _parse(record, root)
+    path_item, raw_video = pair.a.media
+    assert path_item.local_path() == root / "sub" / "ok.png" and path_item.array is None
+    assert raw_video.type == "video" and raw_video.bytes is None and raw_video.frames is None
+    assert (raw_video.fps, raw_video.start, raw_video.end, raw_video.meta) == (24.0, 0.0, 0.1, {"k": 1})
+    assert raw_video.array.dtype == np.uint8 and np.array_equal(raw_video.array, video)  # rint(x * 255) == x
+    (raw_image,) = pair.b.media
+    assert raw_image.bytes is None and np.array_equal(raw_image.array, video[2])
+    assert raw_image.cache_key() != raw_video.cache_key()
+
+
+def test_a_raw_items_bad_timing_is_refused_naming_its_field(root):
+    import numpy as np
+
+    from mmreward.serving.inputs import encode_npy
+
+    raw = {"type": "video", "npy": encode_npy(np.zeros((4, 8, 8, 3), np.uint8)), "fps": 24, "start": 2.0, "end": 1.0}
+    with pytest.raises(RequestError, match="start must be < end") as info:
+        _parse({"id": "r", "prompt": "p", "response": "x", "media": [{"type": "image", "path": "sub/ok.png"}, raw]},
+               root)
+    assert info.value.field == "records[0].media[1]" and info.value.status == 422
