@@ -241,6 +241,8 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     else:
         results = scorer.score(shard, **score_kwargs)
     timings["score"] = time.perf_counter() - t1
+    if hasattr(scorer, "trace_thumbs"):
+        scorer.trace_thumbs = None  # probes re-score: their episodes are not reported
     rows = _gather(_sample_rows(data, spec.row_fields, rank * size, shard, results), world)
     rows.sort(key=lambda r: r["index"])
     if rank != 0:
