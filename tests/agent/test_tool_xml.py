@@ -197,3 +197,20 @@ def test_rendered_calls_parse_back_to_the_same_call(name, arguments):
     calls, errors, _ = parse_tool_calls(render_tool_call(name, arguments, "xml"), "xml")
     assert errors == [] and len(calls) == 1
     assert calls[0].name == name and calls[0].arguments == arguments
+
+
+@FUZZ
+@given(st.lists(xml_soup, min_size=1, max_size=3))
+def test_episodes_and_rewards_never_raise_on_xml_soup(turns):
+    from mmreward.agent.env import JudgeEnv
+    from mmreward.train.reward_fns import REWARD_FNS
+
+    script = list(turns)
+    traj = run_episodes(lambda convs, imgs: [script.pop(0) if script else ""],
+                        [JudgeEnv(tools=("select_frames", "crop", "calculator"))],
+                        [[{"role": "user", "content": "judge"}]], max_turns=len(turns))[0]
+    assert traj.finish_reason in ("answer", "max_turns", "max_images")
+    record = json.dumps({"id": "p", "prompt": "which?", "a": {"text": "x"}, "b": {"text": "y"}, "label": "A"})
+    for name, fn in REWARD_FNS.items():
+        rewards = fn([traj.messages[1:]], [record], family=FAMILIES["qwen3_5"])
+        assert len(rewards) == 1 and (rewards[0] is None or isinstance(rewards[0], float)), name
