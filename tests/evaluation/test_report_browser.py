@@ -1,9 +1,10 @@
 """report.html in a real browser: headless Chromium (Debian's `chromium`) driven by Playwright's Python package.
 
 The page is opened from disk (file://), as a person on an offline machine would; every request the page makes
-is recorded and must be file: or data:. Without a browser these tests FAIL with what to install (CI must not
-pass silently); MMREWARD_SKIP_BROWSER=1 turns that into a skip with the same loud reason. Screenshots go to the
-test's tmp folder, and also to $MMREWARD_SCREENSHOTS when set (how docs/images/ is refreshed).
+is recorded and must be file: or data:. Without a browser these tests are SKIPPED with a loud reason
+(what to install); with MMREWARD_REQUIRE_BROWSER=1 (set by .ci/run once chromium is installed) they FAIL instead,
+so a browser that is there but broken never passes as a skip. Screenshots go to the test's tmp folder, and also
+to $MMREWARD_SCREENSHOTS when set (how docs/images/ is refreshed).
 """
 
 import json
@@ -21,11 +22,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 def _missing(what: str):
     message = (f"BROWSER TEST NOT RUN: {what}. Install it (Debian: apt-get install -y chromium; "
-               ".venv/bin/pip install playwright; never `playwright install`), or set MMREWARD_SKIP_BROWSER=1 "
-               "to skip these tests knowingly.")
-    if os.environ.get("MMREWARD_SKIP_BROWSER") == "1":
-        pytest.skip(message)
-    pytest.fail(message, pytrace=False)
+               ".venv/bin/pip install playwright; never `playwright install`).")
+    if os.environ.get("MMREWARD_REQUIRE_BROWSER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 def chromium_path() -> str | None:
