@@ -136,16 +136,11 @@ def _look_calls(record, env, config, rng: random.Random) -> list[str]:
     return calls
 
 
-# Teacher traces (records with an oracle): short reasoning that names where the deciding evidence is.
-_ORACLE_LOOK = (
-    "The first look does not show {where}. I will look at {where} in each candidate.",
-    "The deciding detail is at {where}, which the first look misses; let me check it in both.",
-)
-_ORACLE_DECIDE = {
-    "A": ("At {where}, A matches \"{prompt}\" and B does not.", "Only A shows it at {where}."),
-    "B": ("At {where}, B matches \"{prompt}\" and A does not.", "Only B shows it at {where}."),
-    "tie": ("At {where}, A and B look the same.", "Both show the same at {where}."),
-}
+# Teacher traces (records with an oracle): short reasoning that names where the deciding evidence is. One
+# wording each: the content (where to look, what was seen) is what varies and what the judge must learn.
+_ORACLE_LOOK = ("The first look misses {where}. I look at {where} in each candidate.",)
+_ORACLE_DECIDE = {"A": ("At {where} only A matches.",), "B": ("At {where} only B matches.",),
+                  "tie": ("At {where} A and B look the same.",)}
 
 
 def _where(record) -> str:
