@@ -33,12 +33,29 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.mode == "judge":
+        return _cmd_demo_judge(args)
     from mmreward.demo import DemoSettings, run_demo
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mmreward-demo-"))
     settings = DemoSettings(family=args.family, steps=args.steps, progress=not args.no_progress)
     report = run_demo(out, settings)
     return 0 if report.accuracy_after else 1
+
+
+def _cmd_demo_judge(args: argparse.Namespace) -> int:
+    """`mmreward demo judge`: the tool-necessity task, untrained -> SFT -> RFT -> GRPO, measured after each."""
+    from mmreward.demo_judge import JudgeDemoSettings, format_table, run_judge_demo
+
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mmreward-demo-judge-"))
+    overrides = {k: v for k, v in (("sft_steps", args.sft_steps), ("rft_steps", args.rft_steps),
+                                   ("grpo_steps", args.grpo_steps), ("n_videos", args.pairs),
+                                   ("n_images", args.pairs), ("size", args.size)) if v is not None}
+    settings = JudgeDemoSettings(family=args.family, progress=not args.no_progress, **overrides)
+    report = run_judge_demo(out, settings)
+    sys.stdout.write(format_table(report.stages) + "\n")
+    logger.info("done in %.0f s; results.json and results.png in %s", report.seconds, out)
+    return 0
 
 
 def _cmd_tiny(args: argparse.Namespace) -> int:
@@ -314,10 +331,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="offline end-to-end demo: train a tiny reward model on CPU (~20-40 s)")
+    demo = sub.add_parser("demo", help="offline end-to-end demo: train a tiny reward model on CPU (~20-40 s); "
+                                       "`demo judge`: the tool-using judge, SFT -> RFT -> GRPO, measured per stage")
+    demo.add_argument("mode", nargs="?", choices=("reward", "judge"), default="reward",
+                      help="reward (default): a Bradley-Terry reward model; judge: the agentic judge on a task "
+                           "that needs its tools")
     demo.add_argument("--out", help="working directory (default: a new temporary directory)")
     demo.add_argument("--family", choices=sorted(FAMILIES), default="qwen2_5_vl")
     demo.add_argument("--steps", type=int, default=150, help="training steps")
+    demo.add_argument("--sft-steps", type=int, help="judge: cold-start SFT steps")
+    demo.add_argument("--rft-steps", type=int, help="judge: SFT steps on the RFT-kept episodes")
+    demo.add_argument("--grpo-steps", type=int, help="judge: GRPO steps")
+    demo.add_argument("--pairs", type=int, help="judge: tool-necessity pairs per kind (videos, images)")
+    demo.add_argument("--size", choices=("tiny", "small"), help="judge: tiny model size")
     demo.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
     demo.set_defaults(func=_cmd_demo)
 
