@@ -227,8 +227,9 @@ def run_grpo(judge: Path, data: Path, out: Path, s: JudgeDemoSettings) -> Path:
         "per_device_train_batch_size": s.grpo_generations, "learning_rate": s.grpo_learning_rate,
         "lr_scheduler_type": "constant", "max_completion_length": 2 * s.max_new_tokens + 64,
         "max_tool_calling_iterations": s.max_turns - 1, "reward_fns": list(s.grpo_rewards), "beta": 0.0,
-        "temperature": 1.0, "top_p": 1.0, "logging_steps": 1, "bf16": False, **judge_settings(s),
-        **{k: v for k, v in _common(s, s.progress).items()}})
+        "temperature": 1.0, "top_p": 1.0, "logging_steps": 1, "bf16": False, "advantage_filter_sigma": 3.0,
+        **judge_settings(s),
+        **_common(s, s.progress)})
     return grpo.train(cfg)
 
 

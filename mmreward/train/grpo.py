@@ -33,7 +33,10 @@ vrthinker_tool_bonus] (VR-Thinker's exact schedule: reward_weights [1, 1, 1] and
 
 TRL keeps every tool image in context (no visual memory window), so the saved judge keeps them all too
 (`memory_window=-1`). Trainer's intermediate `checkpoint-N` folders are for resuming; only the final
-`output_dir` is a judge checkpoint. R1-Reward's 3-sigma advantage filter has no TRL counterpart.
+`output_dir` is a judge checkpoint. R1-Reward's StableReinforce advantage filter (3-sigma rule) has no TRL
+option: `advantage_filter_sigma` adds it by wrapping TRL's advantage computation (`FilteredGRPOTrainer`).
+VR-Thinker's curiosity term is the `tool_curiosity` reward, and `evidence_hit` pays for tool calls whose replies
+contain the record's evidence (`meta["evidence"]`).
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
     bf16: bool | None = None
     output_dir: str = "outputs/grpo"
     report_to: str | list[str] | None = "none"
+    # R1-Reward's advantage filter: advantages farther than this many standard deviations from the batch mean
+    # are set to 0 (those samples do not update the policy); None: off. R1-Reward uses 3.
+    advantage_filter_sigma: float | None = None
 
     def __post_init__(self):
         from mmreward.agent.tools import TOOLS
@@ -98,6 +104,9 @@ class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
                 raise ValueError(f"unknown {kind} name(s) {', '.join(unknown)}; choose from {', '.join(known)}")
         if not self.reward_fns:
             raise ValueError("reward_fns must name at least one reward")
+        if self.advantage_filter_sigma is not None and not self.advantage_filter_sigma > 0:
+            raise ValueError(f"advantage_filter_sigma must be > 0 (R1-Reward: 3) or null, got "
+                             f"{self.advantage_filter_sigma}")
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_fns):
             raise ValueError(f"reward_weights has {len(self.reward_weights)} values for "
                              f"{len(self.reward_fns)} reward_fns")
@@ -107,6 +116,42 @@ class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
             # TRL turns None into bf16 everywhere, which CPU runs do not want.
             self.bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
         super().__post_init__()
+
+
+def filter_advantages(advantages: torch.Tensor, sigma: float) -> torch.Tensor:
+    """R1-Reward's advantage filter: zero the advantages outside mean +- sigma * std (3-sigma rule).
+
+    Args:
+        advantages: (N,) advantages of a batch of completions.
+        sigma: how many standard deviations are kept.
+
+    Returns:
+        (N,) the same advantages with the outliers set to 0 (fewer than 2 values: unchanged).
+    """
+    if advantages.numel() < 2:
+        return advantages
+    mean, std = advantages.mean(), advantages.std()
+    keep = (advantages - mean).abs() <= sigma * std + 1e-6
+    return torch.where(keep, advantages, torch.zeros_like(advantages))
+
+
+class FilteredGRPOTrainer(GRPOTrainer):
+    """TRL's GRPOTrainer with R1-Reward's advantage filter applied to each generation batch's advantages.
+
+    TRL computes advantages inside `_generate_and_score_completions` (no hook); this wraps it and filters the
+    advantages it returns, which are the process's own completions (with several processes, the statistics are
+    per process).
+    """
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        sigma = self.args.advantage_filter_sigma
+        if sigma is not None and "advantages" in output:
+            before = output["advantages"]
+            output["advantages"] = filter_advantages(before, sigma)
+            dropped = int(((before != 0) & (output["advantages"] == 0)).sum())
+            self._metrics["train"]["advantage_filter/dropped"].append(float(dropped))
+        return output
 
 
 def judge_config(cfg: JudgeGRPOConfig, backbone: str):
@@ -272,7 +317,8 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
         # The same tool settings as JudgeScorer.run, so episodes at training and at inference look alike.
         environment = env_factory(tools=tuple(cfg.tools), workspace_frames=cfg.workspace_frames,
                                   max_frames_per_call=cfg.max_frames_per_call, max_pixels=cfg.tool_max_pixels)
-    trainer = GRPOTrainer(
+    trainer_cls = FilteredGRPOTrainer if cfg.advantage_filter_sigma is not None else GRPOTrainer
+    trainer = trainer_cls(
         model=model, processing_class=processor, reward_funcs=rewards, args=cfg,
         train_dataset=prompt_dataset(train_records, config),
         eval_dataset=prompt_dataset(eval_records, config) if evaluate else None,

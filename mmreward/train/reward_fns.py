@@ -308,7 +308,7 @@ def vrthinker_tool_bonus(completions, record=None, *, decay_after: int | None = 
 
     VR-Thinker scales the bonus by 1, and by 0.2 from step 30 on: reward weight 1 with `decay_after=30`
     reproduces it (TRL passes `trainer_state`). Off by default, so a reward weight alone sets the scale. Its
-    group-level curiosity term (share of the group making > 1 call) is not included.
+    group-level curiosity term is `tool_curiosity`.
 
     Args:
         completions: conversational completions.

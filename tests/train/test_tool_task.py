@@ -167,3 +167,12 @@ def test_rft_keeps_both_orders_when_both_are_right(tiny_checkpoint, pairs):
                                                                batch_size=1))
     assert [t.id for t in kept] == [f"{record.id}#0", f"{record.id}~swap#0"]
     assert stats["swap_partner_correct"] == 1.0 and stats["records_with_a_kept_episode"] == 1
+
+
+def test_advantage_filter_by_hand():
+    from mmreward.train.grpo import filter_advantages
+
+    adv = torch.tensor([0.0] * 9 + [10.0])  # mean 1, std sqrt(90 / 9) = 3.162
+    assert filter_advantages(adv, 2.0).tolist() == [0.0] * 10  # |10 - 1| = 9 > 6.32: dropped
+    assert filter_advantages(adv, 3.0).tolist() == adv.tolist()  # 9 <= 9.49: kept
+    assert filter_advantages(torch.tensor([5.0]), 1.0).tolist() == [5.0]
