@@ -326,6 +326,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     from mmreward.models.tiny import FAMILIES
+    from mmreward.scoring import SCORERS
 
     parser = argparse.ArgumentParser(prog="mmreward", description="Multimodal reward models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -360,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--input", help="records JSONL (pairs and/or pointwise)")
     score.add_argument("--output", help="scores .jsonl or .csv (default: JSONL on stdout)")
     score.add_argument("--prompt", help="generation prompt for media files")
-    score.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"),
+    score.add_argument("--scorer", choices=sorted(SCORERS),
                        help="override the scorer kind recorded in the checkpoint")
     score.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"),
                        help="plain VLM: pointwise|pairwise yes/no questions; open_clip: clipscore|vlmrm")
@@ -381,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="HTTP reward server (POST /score, OpenRLHF /get_reward, /health, /metrics)")
     srv.add_argument("--model", required=True,
                      help="scorer checkpoint dir, plain VLM dir/hub id, or open_clip MODEL[:PRETRAINED]")
-    srv.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"),
+    srv.add_argument("--scorer", choices=sorted(SCORERS),
                      help="override the scorer kind recorded in the checkpoint")
     srv.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
     srv.add_argument("--host", default="127.0.0.1", help="interface to bind (0.0.0.0: every interface)")
@@ -401,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="local copy of the benchmark in its published layout (or a hub id)")
     ev.add_argument("--model", help="scorer checkpoint, plain VLM, or open_clip MODEL[:PRETRAINED]")
     ev.add_argument("--suite", help="a suite YAML from eval/ (keys of EvalConfig); flags override it")
-    ev.add_argument("--scorer", choices=("head", "yes_token", "clip", "judge"))
+    ev.add_argument("--scorer", choices=sorted(SCORERS))
     ev.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
     ev.add_argument("--out", help="output folder (default eval_results/<benchmark>)")
     ev.add_argument("--order", choices=("given", "both", "random"), help="judge presentation order")

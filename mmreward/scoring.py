@@ -1,325 +1,61 @@
-"""One Scorer protocol for every reward model, and the batch scoring engine behind `mmreward score`.
+"""Every scorer kind in one registry, `load_scorer` (the factory), and the scoring API in one import.
 
-A scorer turns each record into *units* (sequences or media to score) with `plan`, encodes units on CPU with
-`encoder()` (picklable, so it runs in DataLoader worker processes), and scores batches with `forward_batch`.
-The engine scores each unique unit once — a video that appears in three pairs is decoded and encoded once —
-groups encoded units by length into batches, shows a progress bar, and reports bad records by id and file.
+    from mmreward.scoring import load_scorer, score_records, ScoreResult
+    scorer = load_scorer("outputs/bt")                       # any kind: head, yes_token, clip, judge
+    results = scorer.score(records)                          # list[ScoreResult], in input order
+
+`SCORERS` maps a kind to its class; the CLI's ``--scorer`` choices, the eval runner and the BT trainer's list of
+trainable kinds all read it, so a new scorer kind is one module (a class implementing
+`scoring_types.EngineScorer` or just `Scorer`, with `from_pretrained` / `from_source`) plus one line here.
+The shared types live in `mmreward.scoring_types` and the batch engine in `mmreward.scoring_engine` (scorer
+modules import those two, never this one: no import cycle); both are re-exported here.
 """
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 
-import torch
+from mmreward.agent.judge_scorer import JudgeScorer
+from mmreward.errors import CheckpointError, ConfigError
+from mmreward.models.checkpoint import CONFIG_NAME, SAVED_PARTS, read_config
+from mmreward.models.clip import ClipScorer
+from mmreward.models.reward_model import RewardModel
+from mmreward.models.yes_token import YesTokenScorer
+from mmreward.scoring_engine import score_records, stream_scores
+from mmreward.scoring_media import score_media
+from mmreward.scoring_types import EngineScorer, Plan, Scorer, ScoreResult, ScoringError, Unit
 
-from mmreward.data.collate import Unit
-from mmreward.data.schema import PointwiseRecord, PreferencePair
-from mmreward.errors import DataError
+__all__ = ["SCORERS", "EngineScorer", "Plan", "ScoreResult", "Scorer", "ScoringError", "Unit", "load_scorer",
+           "score_media", "score_records", "stream_scores", "trainable_kinds"]
 
-logger = logging.getLogger(__name__)
+# kind -> scorer class. The kind is what checkpoints record (config.json "scorer") and what --scorer names. Each
+# class loads its own checkpoints (`from_pretrained(path, **kwargs)`) and models that are not checkpoints of ours
+# (`from_source(path_or_id, mode=None, **kwargs)`); a class with `from_bt_config(cfg)` can be trained by
+# `mmreward train bt`. Insertion order is the order error messages list the kinds in.
+SCORERS: dict[str, type] = {
+    "head": RewardModel,
+    "yes_token": YesTokenScorer,
+    "clip": ClipScorer,
+    "judge": JudgeScorer,
+}
 
+# What a path that is not one of our checkpoints is scored with when no kind is given: a plain VLM asked yes/no.
+DEFAULT_KIND = "yes_token"
 
-class ScoringError(DataError, RuntimeError):
-    """A record could not be scored (its media failed, or it does not fit the model)."""
-
-
-@dataclass
-class Plan:
-    """How a record is scored: its units and how their scores combine.
-
-    combine: "pair" (units [a, b], one reward each), "pairwise" (one unit whose score is P(A better than B))
-    or "pointwise" (one unit).
-    """
-
-    units: list[Unit]
-    combine: str
-
-
-@dataclass
-class ScoreResult:
-    """The score of one record; `error` is set (and scores are None) when it failed."""
-
-    id: str
-    kind: str
-    score_a: float | None = None
-    score_b: float | None = None
-    preferred: str | None = None
-    score: float | None = None
-    scores: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    # A judge's episode as the eval report shows it (`evaluation.report_traces.compact_trace`), when the judge
-    # was asked to keep it (`JudgeScorer.trace_thumbs`); not part of `to_dict`.
-    trace: dict | None = field(default=None, repr=False, compare=False)
-
-    def to_dict(self) -> dict:
-        if self.kind == "pair":
-            out = {"id": self.id, "score_a": self.score_a, "score_b": self.score_b, "preferred": self.preferred,
-                   "scores": self.scores}
-        else:
-            out = {"id": self.id, "score": self.score, "scores": self.scores}
-        if self.error:
-            out["error"] = self.error
-        return out
+# Kept for callers of the tuple; `SCORERS` is the registry.
+SCORER_KINDS = tuple(SCORERS)
 
 
-@runtime_checkable
-class Scorer(Protocol):
-    """What every reward model answers: head model, yes-token scorer, CLIP scorer, agentic judge."""
-
-    kind: str
-    dimensions: list[str]
-
-    def score(self, records: Sequence, **kwargs) -> list[ScoreResult]:
-        """Score records; see `score_records` for the keyword arguments."""
-
-
-class _UnitDataset(torch.utils.data.Dataset):
-    """Encodes units in worker processes; failures come back as messages instead of killing the loader."""
-
-    def __init__(self, units: list[Unit], encoder: Callable[[Unit], Any]):
-        self.units = units
-        self.encoder = encoder
-
-    def __len__(self) -> int:
-        return len(self.units)
-
-    def __getitem__(self, index: int):
-        unit = self.units[index]
-        try:
-            return index, self.encoder(unit), None
-        except DataError as err:  # MediaError, TokenBudgetError: the record's fault. Anything else is a bug.
-            return index, None, f"{unit.record_id}: {err}"
-
-
-def _length(encoded: Any) -> int:
-    if isinstance(encoded, dict) and "input_ids" in encoded:
-        return int(encoded["input_ids"].shape[1])
-    return 0
-
-
-def _batches(loader: Iterable, batch_size: int, errors: dict[int, str], on_error: str):
-    """Group encoded units of similar length into batches (a pool of 4 batches is sorted by length)."""
-    pool: list[tuple[int, Any]] = []
-    for items in loader:
-        for index, encoded, error in items:
-            if error is not None:
-                if on_error == "raise":
-                    raise ScoringError(f"{error}; use --on-error skip to score the other records")
-                errors[index] = error
-                continue
-            pool.append((index, encoded))
-        if len(pool) >= 4 * batch_size:
-            pool.sort(key=lambda item: _length(item[1]))
-            while len(pool) >= batch_size:
-                yield pool[:batch_size]
-                pool = pool[batch_size:]
-    pool.sort(key=lambda item: _length(item[1]))
-    for start in range(0, len(pool), batch_size):
-        yield pool[start:start + batch_size]
-
-
-def _overall(values: list[float], dimensions: list[str]) -> float:
-    # With no explicit "overall" dimension the overall reward is the sum of the dimensions (VideoAlign).
-    if "overall" in dimensions:
-        return values[dimensions.index("overall")]
-    return float(sum(values))
-
-
-def _result(record, plan: Plan, unit_scores: list[list[float]], dimensions: list[str]) -> ScoreResult:
-    if plan.combine == "pointwise":
-        values = unit_scores[0]
-        return ScoreResult(id=record.id, kind="pointwise", score=_overall(values, dimensions),
-                           scores=dict(zip(dimensions, values)))
-    if plan.combine == "pair":
-        a, b = unit_scores
-        score_a, score_b = _overall(a, dimensions), _overall(b, dimensions)
-        scores = {d: [x, y] for d, x, y in zip(dimensions, a, b)}
-    else:  # pairwise: the unit's score is P(A better than B)
-        p = unit_scores[0]
-        score_a, score_b = _overall(p, dimensions), 1.0 - _overall(p, dimensions)
-        scores = {d: [x, 1.0 - x] for d, x in zip(dimensions, p)}
-    preferred = "A" if score_a > score_b else "B" if score_b > score_a else "tie"
-    return ScoreResult(id=record.id, kind="pair", score_a=score_a, score_b=score_b, preferred=preferred,
-                       scores=scores)
-
-
-class _InOrder:
-    """Hands finished results out in input order, as soon as every unit of a record (and of those before it) is done.
-
-    Units are loaded in order of first appearance and sorted only within a small pool, so the wait for an earlier
-    record is at most a few batches; in-order output keeps streamed files identical to a one-shot run.
-    """
-
-    def __init__(self, records: Sequence, plans: list[Plan | str], unique: dict[str, int], dimensions: list[str],
-                 on_results: Callable[[list[ScoreResult]], None] | None):
-        self.records, self.plans, self.unique, self.dimensions = records, plans, unique, dimensions
-        self.on_results = on_results
-        self.scores: dict[int, list[float]] = {}
-        self.errors: dict[int, str] = {}
-        self.results: list[ScoreResult] = []
-
-    def flush(self) -> None:
-        """Finish every record whose units are all scored or failed, up to the first one still waiting."""
-        ready = []
-        while len(self.results) + len(ready) < len(self.records):
-            n = len(self.results) + len(ready)
-            record, plan = self.records[n], self.plans[n]
-            if isinstance(plan, str):  # the plan itself failed
-                ready.append(ScoreResult(id=record.id, kind=_kind(record), error=plan))
-                continue
-            indices = [self.unique[u.key] for u in plan.units]
-            if not all(i in self.scores or i in self.errors for i in indices):
-                break
-            ready.append(self._finish(record, plan, indices))
-        self.results += ready
-        if ready and self.on_results is not None:
-            self.on_results(ready)
-
-    def _finish(self, record, plan: Plan, indices: list[int]) -> ScoreResult:
-        failed = [self.errors[i] for i in indices if i in self.errors]
-        if failed:
-            return ScoreResult(id=record.id, kind=_kind(record), error="; ".join(dict.fromkeys(failed)))
-        result = _result(record, plan, [self.scores[i] for i in indices], self.dimensions)
-        if not all(math.isfinite(v) for v in (result.score_a, result.score_b, result.score) if v is not None):
-            raise ScoringError(f"{record.id}: non-finite score; check the model and dtype")
-        return result
-
-
-def _kind(record) -> str:
-    return "pair" if isinstance(record, PreferencePair) else "pointwise"
-
-
-def _plan_all(scorer, records: Sequence, on_error: str) -> list[Plan | str]:
-    """Each record's plan, or (with on_error="skip") the message of the DataError that planning raised."""
-    plans: list[Plan | str] = []
-    for record in records:
-        try:
-            plans.append(scorer.plan(record))
-        except DataError as err:
-            if on_error == "raise":
-                raise ScoringError(f"{record.id}: {err}; use --on-error skip to score the other records") from err
-            plans.append(f"{record.id}: {err}")
-    return plans
-
-
-def score_records(scorer, records: Sequence[PreferencePair | PointwiseRecord], *, batch_size: int = 8,
-                  on_error: str = "raise", num_workers: int = 0, progress: bool = True,
-                  on_results: Callable[[list[ScoreResult]], None] | None = None) -> list[ScoreResult]:
-    """Score records with any scorer that implements `plan`, `encoder` and `forward_batch`.
+def trainable_kinds(stage: str = "bt") -> list[str]:
+    """The scorer kinds a training stage can build (for "bt": the classes with a `from_bt_config`).
 
     Args:
-        scorer: a reward model, yes-token scorer or CLIP scorer.
-        records: pairs and/or pointwise records.
-        batch_size: units per forward pass.
-        on_error: "raise" stops at the first bad record; "skip" returns it with `error` set and goes on. Only
-            `DataError`s (bad media, too many tokens) count as bad records; any other exception is a bug and
-            propagates.
-        num_workers: DataLoader worker processes that decode media and run the processor (0: in process).
-        progress: show a progress bar (on stderr).
-        on_results: called after each forward pass with the results finished by it, in input order, so that
-            callers can stream them to disk; every record reaches it exactly once.
+        stage: the training stage; only "bt" builds scorers from the registry today.
 
     Returns:
-        One `ScoreResult` per record, in input order.
+        The kinds, in registry order.
     """
-    from tqdm.auto import tqdm
-
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    plans = _plan_all(scorer, records, on_error)
-    unique: dict[str, int] = {}
-    units: list[Unit] = []
-    for plan in plans:
-        for unit in [] if isinstance(plan, str) else plan.units:
-            if unit.key not in unique:
-                unique[unit.key] = len(units)
-                units.append(unit)
-    loader = torch.utils.data.DataLoader(
-        _UnitDataset(units, scorer.encoder()), batch_size=max(1, batch_size // 2), num_workers=num_workers,
-        collate_fn=list, prefetch_factor=4 if num_workers else None, persistent_workers=False,
-    )
-    out = _InOrder(records, plans, unique, scorer.dimensions, on_results)
-    bar = tqdm(total=len(units), desc=f"scoring ({scorer.kind})", unit="unit", disable=not progress)
-    with torch.inference_mode():
-        for batch in _batches(loader, batch_size, out.errors, on_error):
-            scored = scorer.forward_batch([encoded for _, encoded in batch]).float().cpu()
-            for (index, _), row in zip(batch, scored.tolist()):
-                out.scores[index] = row
-            bar.update(len(batch))
-            out.flush()
-        bar.update(len(out.errors))
-    bar.close()
-    out.flush()
-    logger.info("scored %d records through %d unique units (%d failed)", len(records), len(units),
-                len(out.errors))
-    return out.results
-
-
-def stream_scores(scorer, records: Sequence, on_results: Callable[[list[ScoreResult]], None], *,
-                  batch_size: int = 8, progress: bool = True, **kwargs) -> None:
-    """Score records with any `Scorer`, handing results to `on_results` in input order as they are scored.
-
-    Engine scorers (head, yes-token, CLIP) stream every forward pass; a scorer whose `score` takes no
-    `on_results` (the agentic judge) is called on chunks of `batch_size` records instead.
-
-    Args:
-        scorer: any scorer.
-        records: the records to score.
-        on_results: receives each finished group of results; every record reaches it exactly once.
-        batch_size: records or units per forward pass.
-        progress: show a progress bar (on stderr).
-        **kwargs: passed to `scorer.score` (on_error, num_workers).
-    """
-    if _takes_keyword(scorer.score, "on_results"):
-        delivered = 0
-
-        def forward(results: list[ScoreResult]) -> None:
-            nonlocal delivered
-            delivered += len(results)
-            on_results(results)
-
-        results = scorer.score(records, on_results=forward, batch_size=batch_size, progress=progress, **kwargs)
-        if delivered < len(results):  # a scorer that accepts **kwargs but never calls back
-            on_results(list(results[delivered:]))
-        return
-    from tqdm.auto import tqdm
-
-    step = max(1, batch_size)
-    with tqdm(total=len(records), desc=f"scoring ({scorer.kind})", unit="record", disable=not progress) as bar:
-        for start in range(0, len(records), step):
-            chunk = records[start:start + step]
-            on_results(list(scorer.score(chunk, batch_size=batch_size, progress=False, **kwargs)))
-            bar.update(len(chunk))
-
-
-def _takes_keyword(fn: Callable, name: str) -> bool:
-    import inspect
-
-    params = inspect.signature(fn).parameters.values()
-    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-
-
-def score_media(scorer, prompts, media, *, pairs=None, **kwargs):
-    """Rewards ``(B,)`` for in-memory images / videos (arrays, tensors, PIL); see `mmreward.scoring_media`.
-
-    Args:
-        scorer: any scorer.
-        prompts: one prompt per sample, or one string for all.
-        media: a list of samples or a batch array / tensor of images / videos.
-        pairs: ``[(i, j), ...]``: score media i against media j; returns one margin per pair.
-        **kwargs: fps, on_error, batch_size, progress, num_workers.
-
-    Returns:
-        A ``(B,)`` float32 tensor, or a dict of them (per dimension and "overall") for a multi-dimension scorer.
-    """
-    from mmreward.scoring_media import score_media as run
-
-    return run(scorer, prompts, media, pairs=pairs, **kwargs)
+    return [kind for kind, cls in SCORERS.items() if callable(getattr(cls, f"from_{stage}_config", None))]
 
 
 def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | None = None, **kwargs):
@@ -330,7 +66,8 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
             hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip spec: "MODEL[:PRETRAINED]"
             where PRETRAINED is a tag or a local weights file, a local open_clip folder, "hf-hub:…" or
             "local-dir:…" (see `mmreward.models.clip_weights`).
-        kind: force "head", "yes_token", "clip" or "judge" instead of reading it from the checkpoint.
+        kind: force a kind of `SCORERS` ("head", "yes_token", "clip", "judge", …) instead of reading it from the
+            checkpoint.
         mode: for a plain VLM, "pointwise" or "pairwise"; for open_clip, "clipscore" or "vlmrm". Checkpoints
             record their mode, so it is an error there.
         **kwargs: passed to the scorer's loader (dtype, device, …).
@@ -343,51 +80,19 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
             CLIP weights that are not available offline (each message names the file and what to do).
         ConfigError: an unknown kind, or a kind / mode that contradicts the checkpoint.
     """
-    from mmreward.errors import CheckpointError, ConfigError
-    from mmreward.models.checkpoint import CONFIG_NAME, SAVED_PARTS, read_config
-
-    if kind is not None and kind not in SCORER_KINDS:
-        raise ConfigError(f"scorer kind {kind!r} unknown; choose one of {', '.join(SCORER_KINDS)}")
+    kinds = ", ".join(SCORERS)
+    if kind is not None and kind not in SCORERS:
+        raise ConfigError(f"scorer kind {kind!r} unknown; choose one of {kinds}")
     path = Path(path_or_id).expanduser()
     if path.is_dir() and any((path / name).exists() for name in (CONFIG_NAME, *SAVED_PARTS)):
         # Ours, complete or not: read_config refuses an interrupted save or an edited config, naming the file.
         recorded = read_config(path).get("scorer")
-        if recorded not in SCORER_KINDS:
-            raise CheckpointError(f"{path / CONFIG_NAME}: 'scorer' must be one of {', '.join(SCORER_KINDS)}, "
+        if recorded not in SCORERS:
+            raise CheckpointError(f"{path / CONFIG_NAME}: 'scorer' must be one of {kinds}, "
                                   f"got {recorded!r}; undo the edit, or save the model again")
         if kind is not None and kind != recorded:
             raise ConfigError(f"{path}: is a {recorded!r} checkpoint, cannot load it as {kind!r}; drop --scorer")
         if mode is not None:
             raise ConfigError(f"{path}: the scoring mode is recorded in the checkpoint; drop --mode")
-        return _checkpoint_class(recorded).from_pretrained(path, **kwargs)
-    chosen = kind or "yes_token"
-    if chosen == "head":
-        read_config(path)  # raises: no such folder, a plain transformers model, or not a model at all
-    modes = {"mode": mode} if mode else {}
-    if chosen == "clip":
-        from mmreward.models.clip import ClipScorer
-        from mmreward.models.clip_weights import resolve_open_clip
-
-        name, pretrained = resolve_open_clip(str(path_or_id))
-        return ClipScorer.from_open_clip(name, pretrained, **modes, **kwargs)
-    if ":" in str(path_or_id) and not path.exists():
-        raise CheckpointError(f"{path_or_id}: no such folder; for an open_clip model add --scorer clip")
-    if chosen == "judge":
-        return _checkpoint_class("judge").from_vlm(str(path_or_id), **kwargs)
-    return _checkpoint_class("yes_token").from_vlm(str(path_or_id), **modes, **kwargs)
-
-
-def _checkpoint_class(kind: str):
-    """The scorer class of a kind (imported on demand: `import mmreward.scoring` stays light)."""
-    if kind == "head":
-        from mmreward.models.reward_model import RewardModel as cls
-    elif kind == "judge":
-        from mmreward.agent.judge_scorer import JudgeScorer as cls
-    elif kind == "yes_token":
-        from mmreward.models.yes_token import YesTokenScorer as cls
-    else:
-        from mmreward.models.clip import ClipScorer as cls
-    return cls
-
-
-SCORER_KINDS = ("head", "yes_token", "clip", "judge")
+        return SCORERS[recorded].from_pretrained(path, **kwargs)
+    return SCORERS[kind or DEFAULT_KIND].from_source(str(path_or_id), mode=mode, **kwargs)

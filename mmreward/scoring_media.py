@@ -30,7 +30,7 @@ import torch
 
 from mmreward.data.media_arrays import host_array
 from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair
-from mmreward.scoring import ScoringError
+from mmreward.scoring_types import ScoringError
 
 logger = logging.getLogger(__name__)
 

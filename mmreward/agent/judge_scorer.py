@@ -95,6 +95,13 @@ class JudgeScorer(ScoreMediaMixin):
         return cls(model.eval(), processor, JudgeConfig(backbone=str(name_or_path), **config))
 
     @classmethod
+    def from_source(cls, path_or_id: str | Path, *, mode: str | None = None, **kwargs) -> JudgeScorer:
+        """`load_scorer(path, kind="judge")` for a plain generative VLM (a directory or hub id); `mode` is unused."""
+        from mmreward.models.checkpoint import plain_model_source
+
+        return cls.from_vlm(plain_model_source(path_or_id), **kwargs)
+
+    @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs) -> JudgeScorer:
         """Load a judge saved with `save_pretrained` (config + the VLM or its adapter)."""
         from mmreward.models.checkpoint import CONFIG_NAME, config_from_dict, load_backbone, read_config
@@ -189,7 +196,7 @@ class JudgeScorer(ScoreMediaMixin):
         `num_workers` is accepted for interface compatibility (episodes decode media in process).
         """
         from mmreward.data.schema import PreferencePair
-        from mmreward.scoring import ScoreResult, ScoringError
+        from mmreward.scoring_types import ScoreResult, ScoringError
 
         del num_workers
         results = []
@@ -211,7 +218,7 @@ class JudgeScorer(ScoreMediaMixin):
 
 
 def _result(record_id: str, pair: bool, verdict: dict):
-    from mmreward.scoring import ScoreResult
+    from mmreward.scoring_types import ScoreResult
 
     if not pair:
         scores = {k: float(v) for k, v in verdict.items()}

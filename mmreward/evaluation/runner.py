@@ -37,7 +37,7 @@ class EvalConfig:
     data: str
     # Scorer checkpoint, plain VLM (yes-token), or open_clip name (with scorer "clip").
     model: str
-    # Force a scorer kind: head | yes_token | clip (default: from the checkpoint).
+    # Force a scorer kind of mmreward.scoring.SCORERS: head | yes_token | clip | judge (default: from the checkpoint).
     scorer: str | None = None
     # Yes-token question mode for a plain VLM: pointwise | pairwise.
     mode: str | None = None
@@ -60,7 +60,7 @@ class EvalConfig:
     limit: int | None = None
     # Bias probes to run and report (names in mmreward.evaluation.probes.PROBES), e.g. ["length_bias"].
     probes: list[str] = field(default_factory=list)
-    # Weights dtype for model scorers.
+    # Weights dtype (auto, bf16, fp16, fp32); for CLIP scorers its open_clip precision.
     dtype: str = "auto"
     progress: bool = True
     # Write report.html (and, for judges, keep each episode's trajectory in samples.jsonl).
@@ -222,8 +222,7 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     data = spec.load(cfg.data, cfg.options)
     records = _records(cfg, data)
     timings["load"] = time.perf_counter() - t0
-    scorer = load_scorer(cfg.model, kind=cfg.scorer, mode=cfg.mode, **({"dtype": cfg.dtype}
-                                                                        if cfg.scorer != "clip" else {}))
+    scorer = load_scorer(cfg.model, kind=cfg.scorer, mode=cfg.mode, dtype=cfg.dtype)
     size = -(-len(records) // world)
     shard = records[rank * size:(rank + 1) * size]
     out = Path(cfg.out or f"eval_results/{cfg.benchmark}")

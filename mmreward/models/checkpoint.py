@@ -207,6 +207,17 @@ def check_folder(path: str | Path) -> Path:
     return folder
 
 
+def plain_model_source(path_or_id: str | Path) -> str:
+    """A plain model's directory or hub id as given; an open_clip-like spec ("MODEL:TAG") that is no folder is refused.
+
+    Raises:
+        CheckpointError: `path_or_id` has a ":" and is no folder (most likely an open_clip model without --scorer).
+    """
+    if ":" in str(path_or_id) and not Path(path_or_id).expanduser().exists():
+        raise CheckpointError(f"{path_or_id}: no such folder; for an open_clip model add --scorer clip")
+    return str(path_or_id)
+
+
 def read_config(path: str | Path) -> dict:
     """The `mmreward_config.json` of a checkpoint directory.
 

@@ -57,8 +57,9 @@ from mmreward.models.checkpoint import (
     write_config,
 )
 from mmreward.models.clip_weights import import_open_clip, load_failure
-from mmreward.scoring import Plan, score_records
+from mmreward.scoring_engine import score_records
 from mmreward.scoring_media import ScoreMediaMixin
+from mmreward.scoring_types import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -283,6 +284,20 @@ class ClipScorer(nn.Module, ScoreMediaMixin):
                                                         _device(device))
         return cls(model, preprocess, tokenizer, model_name=model_name, pretrained=pretrained,
                    model_cfg=model_cfg, precision=precision, **kwargs)
+
+    @classmethod
+    def from_source(cls, spec: str, *, mode: str | None = None, **kwargs) -> ClipScorer:
+        """`load_scorer(spec, kind="clip")`: an open_clip spec (see `models.clip_weights.resolve_open_clip`).
+
+        Args:
+            spec: "MODEL[:PRETRAINED]", a local open_clip folder, "hf-hub:…" or "local-dir:…".
+            mode: "clipscore" or "vlmrm" (default: the scorer's).
+            **kwargs: as in `from_open_clip` (device, dtype, scorer options).
+        """
+        from mmreward.models.clip_weights import resolve_open_clip
+
+        name, pretrained = resolve_open_clip(str(spec))
+        return cls.from_open_clip(name, pretrained, **({"mode": mode} if mode else {}), **kwargs)
 
     # --- Scorer protocol -------------------------------------------------------------------------------------
     def plan(self, record) -> Plan:

@@ -41,7 +41,9 @@ from mmreward.models.checkpoint import (
 )
 from mmreward.models.heads import HEADS, POOLS, apply_head
 from mmreward.prompts import HEAD_TEMPLATES
+from mmreward.scoring_engine import score_records
 from mmreward.scoring_media import ScoreMediaMixin
+from mmreward.scoring_types import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +191,6 @@ class RewardModel(nn.Module, ScoreMediaMixin):
         import dataclasses
 
         from mmreward.data.schema import Candidate, PreferencePair
-        from mmreward.scoring import Plan
 
         suffix = "".join(self.config.reward_tokens)
         key = f"head:{self.config.prompt_template}"
@@ -218,8 +219,6 @@ class RewardModel(nn.Module, ScoreMediaMixin):
 
     def score(self, records, **kwargs):
         """Score pairs / pointwise records (see `mmreward.scoring.score_records`)."""
-        from mmreward.scoring import score_records
-
         self.eval()
         return score_records(self, records, **kwargs)
 
@@ -270,6 +269,35 @@ class RewardModel(nn.Module, ScoreMediaMixin):
         load_state(model.head, path / "head.safetensors")
         model.contract = override_contract(model.contract, media, str(path))
         return model.to(next(backbone.parameters()).device)
+
+    @classmethod
+    def from_source(cls, path_or_id: str | Path, *, mode: str | None = None, **kwargs) -> RewardModel:
+        """`load_scorer(path, kind="head")` for a path that is no checkpoint: a head model exists only as one.
+
+        Raises:
+            CheckpointError: always for a plain model or a missing folder, saying which it is and what to do.
+        """
+        path = Path(path_or_id).expanduser()
+        read_config(path)  # raises: no such folder, a plain transformers model, or not a model at all
+        return cls.from_pretrained(path, **kwargs)
+
+    @classmethod
+    def from_bt_config(cls, cfg) -> RewardModel:
+        """A fresh head model for `mmreward train bt` (`train.bt.BTConfig`: backbone, head, pooling, LoRA, media)."""
+        from mmreward.models.backbone import load_model_config, load_processor
+
+        lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                        target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+        # Through our loaders, so a wrong path or an uncached hub id offline is a clear CheckpointError.
+        model_type = family_of(load_model_config(cfg.model)).model_type
+        contract = cfg.media_contract(load_processor(cfg.model), model_type)
+        return cls.build(
+            cfg.model, head=cfg.head, pooling=cfg.pooling, dimensions=cfg.dimensions, lora=lora,
+            freeze_vision=cfg.freeze_vision, gradient_checkpointing=cfg.gradient_checkpointing, media=contract,
+            prompt_template=cfg.prompt_template, reward_tokens=cfg.reward_tokens,
+            head_inner_size=cfg.head_inner_size, max_length=cfg.max_length, on_overflow=cfg.on_overflow,
+            dtype=cfg.dtype, attn_implementation=cfg.attn_implementation,
+        )
 
 
 class UnitEncoder:

@@ -17,12 +17,13 @@ from torch import nn
 
 from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract
 from mmreward.errors import CheckpointError
-from mmreward.models.backbone import FAMILIES, checkpoint_backbone, family_of, inner_model, load_vlm
+from mmreward.models.backbone import FAMILIES, LoraSpec, checkpoint_backbone, family_of, inner_model, load_vlm
 from mmreward.models.checkpoint import (
     CONFIG_NAME,
     check_media,
     config_from_dict,
     load_backbone,
+    plain_model_source,
     read_config,
     save_backbone,
     split_state_dict,
@@ -31,7 +32,9 @@ from mmreward.models.checkpoint import (
 from mmreward.models.heads import pool_last_token
 from mmreward.models.reward_model import UnitEncoder, forward_encodings
 from mmreward.prompts import YES_NO_TEMPLATES, render
+from mmreward.scoring_engine import score_records
 from mmreward.scoring_media import ScoreMediaMixin
+from mmreward.scoring_types import Plan
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +180,6 @@ class YesTokenScorer(nn.Module, ScoreMediaMixin):
     def plan(self, record):
         """Pointwise: a unit per candidate; pairwise: one unit showing A then B."""
         from mmreward.data.schema import Candidate, PreferencePair
-        from mmreward.scoring import Plan
 
         key = f"yes:{self.config.template}:{self.config.response_template}"
         shared = record.media
@@ -209,8 +211,6 @@ class YesTokenScorer(nn.Module, ScoreMediaMixin):
 
     def score(self, records, **kwargs):
         """Score pairs / pointwise records (see `mmreward.scoring.score_records`)."""
-        from mmreward.scoring import score_records
-
         if self.config.output == "logit" and self.config.mode == "pairwise":
             raise ValueError("pairwise scoring reports probabilities; use output='prob'")
         self.eval()
@@ -239,4 +239,22 @@ class YesTokenScorer(nn.Module, ScoreMediaMixin):
                                             trainable=trainable)
         scorer = cls(backbone, processor, config)
         scorer.contract = override_contract(scorer.contract, media, str(path))
+        return scorer
+
+    @classmethod
+    def from_source(cls, path_or_id: str | Path, *, mode: str | None = None, **kwargs) -> YesTokenScorer:
+        """`load_scorer` for a plain generative VLM (a directory or hub id): `from_vlm` in `mode` (default pointwise)."""
+        return cls.from_vlm(plain_model_source(path_or_id), **({"mode": mode} if mode else {}), **kwargs)
+
+    @classmethod
+    def from_bt_config(cls, cfg) -> YesTokenScorer:
+        """A yes-token scorer to train with `mmreward train bt` (`train.bt.BTConfig`: VLM, mode, LoRA, media)."""
+        lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
+                        target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+        scorer = cls.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, freeze_vision=cfg.freeze_vision,
+                              gradient_checkpointing=cfg.gradient_checkpointing, dtype=cfg.dtype,
+                              attn_implementation=cfg.attn_implementation, max_length=cfg.max_length,
+                              on_overflow=cfg.on_overflow)
+        scorer.contract = cfg.media_contract(scorer.processor, family_of(scorer.backbone.config).model_type)
+        scorer.config.media = scorer.contract.to_dict()
         return scorer

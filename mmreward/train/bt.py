@@ -94,8 +94,10 @@ class BTConfig(TrainingArguments, PolicyArgs, RunArgs):
             raise ValueError("model is required (a hub id or a local Qwen-VL directory)")
         if not self.train_data:
             raise ValueError("train_data is required (JSONL, recipe YAML, or built recipe folder)")
-        if self.scorer not in ("head", "yes_token"):
-            raise ValueError(f"scorer must be 'head' or 'yes_token', got {self.scorer!r}")
+        from mmreward.scoring import trainable_kinds
+
+        if self.scorer not in trainable_kinds():
+            raise ValueError(f"scorer must be one of {', '.join(trainable_kinds())}, got {self.scorer!r}")
         if self.ties not in ("drop", "rao_kupper"):
             raise ValueError(f"ties must be 'drop' or 'rao_kupper', got {self.ties!r}")
         super().__post_init__()

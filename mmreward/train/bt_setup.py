@@ -109,32 +109,14 @@ def load_records(cfg) -> tuple[list, list]:
 
 
 def build_scorer(cfg):
-    """The scorer named by the config: a fresh `RewardModel` or a `YesTokenScorer`."""
-    from mmreward.models.backbone import LoraSpec, family_of
-    from mmreward.models.reward_model import RewardModel
-    from mmreward.models.yes_token import YesTokenScorer
+    """The scorer named by `cfg.scorer`: a fresh one from `scoring.SCORERS[cfg.scorer].from_bt_config(cfg)`.
 
-    lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                    target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
-    common = dict(dtype=cfg.dtype, attn_implementation=cfg.attn_implementation)
-    if cfg.scorer == "yes_token":
-        scorer = YesTokenScorer.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, freeze_vision=cfg.freeze_vision,
-                                         gradient_checkpointing=cfg.gradient_checkpointing, **common,
-                                         max_length=cfg.max_length, on_overflow=cfg.on_overflow)
-        scorer.contract = cfg.media_contract(scorer.processor, family_of(scorer.backbone.config).model_type)
-        scorer.config.media = scorer.contract.to_dict()
-        return scorer
-    from mmreward.models.backbone import load_model_config, load_processor
+    Args:
+        cfg: a `train.bt.BTConfig` (its `scorer` is one of `scoring.trainable_kinds()`, checked by the config).
+    """
+    from mmreward.scoring import SCORERS
 
-    # Through our loaders, so a wrong path or an uncached hub id offline is a clear CheckpointError.
-    model_type = family_of(load_model_config(cfg.model)).model_type
-    contract = cfg.media_contract(load_processor(cfg.model), model_type)
-    return RewardModel.build(
-        cfg.model, head=cfg.head, pooling=cfg.pooling, dimensions=cfg.dimensions, lora=lora,
-        freeze_vision=cfg.freeze_vision, gradient_checkpointing=cfg.gradient_checkpointing, media=contract,
-        prompt_template=cfg.prompt_template, reward_tokens=cfg.reward_tokens,
-        head_inner_size=cfg.head_inner_size, max_length=cfg.max_length, on_overflow=cfg.on_overflow, **common,
-    )
+    return SCORERS[cfg.scorer].from_bt_config(cfg)
 
 
 def latest_complete_checkpoint(output_dir: Path, marker: str) -> str | None:
