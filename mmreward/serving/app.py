@@ -23,6 +23,7 @@ from typing import Any
 from mmreward.serving.batcher import Batcher
 from mmreward.serving.inputs import MediaPolicy, RequestError, parse_records
 from mmreward.serving.metrics import Metrics
+from mmreward.serving.openapi import OPENRLHF_BODY, body_doc, score_body
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +51,6 @@ class ServeSettings:
     max_wait_ms: float = 5.0
     num_workers: int = 0
     max_queue_records: int = 8192
-
-
-_SCORE_BODY = {"type": "object", "required": ["records"], "properties": {"records": {
-    "type": "array", "minItems": 1, "items": {"type": "object", "description": "a record (pair or pointwise)"}}}}
-_OPENRLHF_BODY = {"type": "object", "required": ["query"], "properties": {
-    "query": {"type": "array", "items": {"type": "string"}}, "prompts": {"type": "array", "items": {"type": "string"}},
-    "labels": {"type": "array"}}}
-
-
-def _body_doc(schema: dict) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 class _Timing:
@@ -185,7 +175,7 @@ def create_app(scorer, settings: ServeSettings | None = None, *, metrics: Metric
     async def _score(records: list) -> list:
         return await asyncio.wrap_future(batcher.submit(records))
 
-    @app.post("/score", summary="Score records", openapi_extra=_body_doc(_SCORE_BODY))
+    @app.post("/score", summary="Score records", openapi_extra=body_doc(score_body(settings.max_records)))
     async def score(request: Request):
         body = await read_json(request, settings.max_body_bytes)
         if not isinstance(body, dict) or "records" not in body:
@@ -194,7 +184,7 @@ def create_app(scorer, settings: ServeSettings | None = None, *, metrics: Metric
         results = await _score(records)
         return _json({"results": result_rows(results)})
 
-    @app.post("/get_reward", summary="OpenRLHF remote reward model", openapi_extra=_body_doc(_OPENRLHF_BODY))
+    @app.post("/get_reward", summary="OpenRLHF remote reward model", openapi_extra=body_doc(OPENRLHF_BODY))
     async def get_reward(request: Request):
         from mmreward.serving.openrlhf import openrlhf_records, openrlhf_response
 

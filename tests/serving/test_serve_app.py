@@ -161,6 +161,14 @@ def test_bad_raw_arrays_are_422_naming_the_field(client, item, field, words):
     assert words in response.json()["error"] and response.json()["field"] == f"records[0].media[0].{field}"
 
 
+def test_non_ascii_base64_bytes_are_a_422_naming_the_field(client):
+    """Found by the schemathesis fuzz: base64 text with non-ASCII characters was a ValueError (500)."""
+    rows = [{"id": "x", "prompt": "p", "response": None, "media": [{"type": "image", "bytes": "\u0080"}]}]
+    response = client.post("/score", json={"records": rows})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "records[0].media[0].bytes" and "base64" in response.json()["error"]
+
+
 def test_health_metrics_and_openapi(client):
     client.post("/score", json={"records": [{"id": "m", "prompt": "p", "response": "r"}]})
     client.post("/score", content=b"{")

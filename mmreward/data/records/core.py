@@ -286,7 +286,7 @@ def _parse_media(obj: Any, field: str, base_dir: Path | None) -> MediaItem:
     if source == "bytes":
         try:
             base64.b64decode(item.bytes or "", validate=True)
-        except binascii.Error:
+        except (binascii.Error, ValueError):  # ValueError: non-ASCII text
             fail(f"{field}.bytes", f"must be base64 text, got {show(item.bytes)}")
     _parse_timing(obj, item, field)
     return item
