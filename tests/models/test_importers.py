@@ -1,0 +1,187 @@
+"""Importers of published reward models: tiny checkpoints written in each published layout (random weights,
+offline) load through our scorers and give the rewards of a step-by-step replica of the published forward.
+
+The replicas below are written from the published code (VideoAlign's `Qwen2VLRewardModelBT.forward` and
+`inference.py`; Skywork-VL-Reward's model card: TRL's value head read at `attention_mask.sum() - 1`), not from
+the importers: LoRA is applied as peft applies it at run time (a hook adding s·B·A·x), not merged.
+"""
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from mmreward.data.media import VideoSampling, load_video
+from mmreward.data.schema import parse_record
+from mmreward.errors import CheckpointError
+from mmreward.prompts import HEAD_TEMPLATES, render
+
+TOKENS = ["<|VQ_reward|>", "<|MQ_reward|>", "<|TA_reward|>"]
+FRAME_PIXELS = 56 * 56
+NORM = {"VQ_mean": 0.5, "VQ_std": 2.0, "MQ_mean": -1.0, "MQ_std": 0.5, "TA_mean": 0.0, "TA_std": 4.0}
+
+
+def _old_name(key: str) -> str:
+    """transformers-5 Qwen2-VL key -> the 4.45 name VideoAlign's checkpoints use."""
+    return key.replace("model.language_model.", "model.", 1).replace("model.visual.", "visual.", 1)
+
+
+def write_videoalign(out, base, *, lora_r=4, lora_alpha=8, embed=True, seed=1):
+    """A VideoAlign training output in the published layout: model_config.json + checkpoint-N/ (LoRA)."""
+    from safetensors.torch import save_file
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    gen = torch.Generator().manual_seed(seed)
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32)
+    vocab = len(AutoProcessor.from_pretrained(base).tokenizer) + len(TOKENS)
+    hidden = model.config.text_config.hidden_size
+    live = model.state_dict()
+    prefix = "base_model.model."
+    non_lora = {prefix + "rm_head.weight": torch.randn(3, hidden, generator=gen)}
+    merger = "model.visual.merger.mlp.0.weight"
+    non_lora[prefix + _old_name(merger)] = live[merger] + 0.1 * torch.randn(live[merger].shape, generator=gen)
+    if embed:
+        non_lora[prefix + "model.embed_tokens.weight"] = torch.randn(vocab, hidden, generator=gen)
+    adapter, lora = {}, {}
+    for key, weight in live.items():
+        if key.endswith(("self_attn.q_proj.weight", "self_attn.v_proj.weight", "mlp.down_proj.weight")) \
+                and "language_model" in key:
+            module = _old_name(key)[: -len(".weight")]
+            a = torch.randn(lora_r, weight.shape[1], generator=gen) * 0.3
+            b = torch.randn(weight.shape[0], lora_r, generator=gen) * 0.3
+            adapter[f"{prefix}{module}.lora_A.weight"], adapter[f"{prefix}{module}.lora_B.weight"] = a, b
+            lora[key[: -len(".weight")]] = (a, b)
+    ckpt = out / "checkpoint-12"
+    ckpt.mkdir(parents=True)
+    (out / "checkpoint-3").mkdir()  # an older step without weights: not a candidate
+    save_file(adapter, ckpt / "adapter_model.safetensors")
+    torch.save(non_lora, ckpt / "non_lora_state_dict.pth")
+    (ckpt / "adapter_config.json").write_text(json.dumps({"r": lora_r, "lora_alpha": lora_alpha,
+                                                          "peft_type": "LORA"}))
+    config = {
+        "data_config": {"fps": 2.0, "num_frames": None, "max_frame_pixels": FRAME_PIXELS, "sample_type": "uniform",
+                        "eval_dim": ["VQ", "MQ", "TA"], "prompt_template_type": "detailed_special"},
+        "training_args": {},
+        "model_config": {"model_name_or_path": str(base), "output_dim": 3, "use_special_tokens": True,
+                         "reward_token": "special"},
+        "peft_lora_config": {"lora_enable": True, "lora_r": lora_r, "lora_alpha": lora_alpha},
+        "inference_config": NORM,
+    }
+    (out / "model_config.json").write_text(json.dumps(config))
+    return {"non_lora": {k[len(prefix):]: v for k, v in non_lora.items()}, "lora": lora,
+            "scale": lora_alpha / lora_r}
+
+
+def videoalign_replica(base, weights, videos, prompts):
+    """VideoAlign's inference, step by step: processor + 3 tokens, weights, `Qwen2VLRewardModelBT.forward`."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(base)
+    processor.tokenizer.padding_side = "right"
+    processor.tokenizer.add_special_tokens({"additional_special_tokens": TOKENS})
+    model = AutoModelForImageTextToText.from_pretrained(base, dtype=torch.float32).eval()
+    model.resize_token_embeddings(len(processor.tokenizer))
+    state = model.state_dict()
+    with torch.no_grad():
+        for key, value in weights["non_lora"].items():
+            if key == "rm_head.weight":
+                continue
+            new = "model.language_model." + key[6:] if key.startswith("model.") else "model." + key
+            state[new].copy_(value)
+    modules = dict(model.named_modules())
+    for name, (a, b) in weights["lora"].items():  # peft at run time: y = W x + s * B (A x)
+        modules[name].register_forward_hook(
+            lambda mod, inp, out, a=a, b=b: out + weights["scale"] * (inp[0] @ a.T) @ b.T)
+    sampling = VideoSampling(fps=2.0, min_pixels=FRAME_PIXELS, max_pixels=FRAME_PIXELS,
+                             total_pixels=FRAME_PIXELS * 768, timing="index")
+    frames = [load_video(str(v), sampling=sampling).frames for v in videos]
+    chats = [[{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": render(
+        HEAD_TEMPLATES["videoalign_detailed_special"], prompt=p)}]}] for p in prompts]
+    text = processor.apply_chat_template(chats, tokenize=False, add_generation_prompt=True)
+    batch = processor(text=text, videos=frames, padding=True, return_tensors="pt", videos_kwargs={
+        "do_sample_frames": False, "size": {"shortest_edge": FRAME_PIXELS, "longest_edge": FRAME_PIXELS}})
+    ids = batch["input_ids"]
+    with torch.no_grad():
+        embeds = model.model.language_model.embed_tokens(ids)
+        video = model.model.visual(batch["pixel_values_videos"], grid_thw=batch["video_grid_thw"]).pooler_output
+        mask = (ids == model.config.video_token_id).unsqueeze(-1).expand_as(embeds)
+        embeds = embeds.masked_scatter(mask, video)
+        # position_ids=None: the text model's own 0..T-1 positions, as in the published forward.
+        hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        logits = hidden @ weights["non_lora"]["rm_head.weight"].T  # rm_head: Linear(H, 3, bias=False)
+        special = torch.zeros_like(ids, dtype=torch.bool)
+        for tid in processor.tokenizer.convert_tokens_to_ids(TOKENS):
+            special |= ids == tid
+        rewards = logits[special].view(ids.shape[0], 3, -1).diagonal(dim1=1, dim2=2)
+    out = []
+    for r in rewards.tolist():
+        row = {d: (v - NORM[f"{d}_mean"]) / NORM[f"{d}_std"] for d, v in zip(("VQ", "MQ", "TA"), r)}
+        row["Overall"] = row["VQ"] + row["MQ"] + row["TA"]
+        out.append(row)
+    return out
+
+
+@pytest.fixture(scope="module")
+def videoalign_folder(tiny_checkpoint, tmp_path_factory):
+    base = tiny_checkpoint("qwen2_vl")
+    folder = tmp_path_factory.mktemp("VideoReward")
+    return folder, base, write_videoalign(folder, base)
+
+
+def _video_records(media, names):
+    prompts = ["a red square moving right", "a blue circle"]
+    rows = [{"id": f"r{i}", "prompt": prompts[i % 2], "media": [{"type": "video", "path": n}], "scores": {}}
+            for i, n in enumerate(names)]
+    return [parse_record(r, base_dir=media) for r in rows], [prompts[i % 2] for i in range(len(names))]
+
+
+def test_videoalign_template_is_the_published_text():
+    # sha256 of upstream build_prompt("PROMPT", ["VQ", "MQ", "TA"], "detailed_special" / "detailed")
+    special = render(HEAD_TEMPLATES["videoalign_detailed_special"], prompt="PROMPT")
+    plain = render(HEAD_TEMPLATES["videoalign_detailed"], prompt="PROMPT")
+    assert hashlib.sha256(special.encode()).hexdigest() == \
+        "f5115bcec89d22a39f9f4ba48532cd0e8eeec40d8d25e235c9ed49e1f2179d04"
+    assert hashlib.sha256(plain.encode()).hexdigest() == \
+        "a8c941306370e8d468391f9ad272a119e82230bbbb57a8fb826ce8827b2eef64"
+
+
+def test_videoalign_rewards_equal_the_published_forward(videoalign_folder, scoring_media):
+    from mmreward.models.importers import detect_published
+    from mmreward.models.importers.videoalign import VideoAlignRewardModel
+
+    folder, base, weights = videoalign_folder
+    assert detect_published(folder) == "videoalign"
+    scorer = VideoAlignRewardModel.from_source(folder).eval()
+    assert scorer.dimensions == ["VQ", "MQ", "TA"] and scorer.config.source.endswith("checkpoint-12")
+    records, prompts = _video_records(scoring_media, ["v0.mp4", "v2.mp4"])
+    results = scorer.score(records, batch_size=2, progress=False)  # one padded batch of two lengths
+    expected = videoalign_replica(base, weights, [scoring_media / "v0.mp4", scoring_media / "v2.mp4"], prompts)
+    for result, want in zip(results, expected):
+        for dim in ("VQ", "MQ", "TA"):
+            assert result.scores[dim] == pytest.approx(want[dim], abs=2e-4)
+        assert result.score == pytest.approx(want["Overall"], abs=5e-4)
+    # The rewards depend on what the weights hold: the two videos differ, and M-RoPE positions change them.
+    assert abs(results[0].score - results[1].score) > 1e-3
+    mrope = VideoAlignRewardModel.from_source(folder, position_ids="mrope").eval()
+    other = mrope.score(records[:1], progress=False)[0]
+    assert abs(other.scores["VQ"] - results[0].scores["VQ"]) > 1e-4
+
+
+def test_videoalign_missing_token_rows_and_bad_keys_are_checkpoint_errors(tiny_checkpoint, tmp_path):
+    from mmreward.models.importers.videoalign import VideoAlignRewardModel
+
+    base = tiny_checkpoint("qwen2_vl")
+    write_videoalign(tmp_path / "no_rows", base, embed=False)
+    with pytest.raises(CheckpointError, match="reward tokens got new embedding rows"):
+        VideoAlignRewardModel.from_source(tmp_path / "no_rows")
+    write_videoalign(tmp_path / "bad", base)
+    state = torch.load(tmp_path / "bad" / "checkpoint-12" / "non_lora_state_dict.pth")
+    state["base_model.model.model.layers.9.mlp.up_proj.weight"] = torch.zeros(2, 2)
+    torch.save(state, tmp_path / "bad" / "checkpoint-12" / "non_lora_state_dict.pth")
+    with pytest.raises(CheckpointError, match=r"'model.layers.9.mlp.up_proj.weight' does not fit"):
+        VideoAlignRewardModel.from_source(tmp_path / "bad")
+    with pytest.raises(CheckpointError, match="no checkpoint-7; available steps: \\[12\\]"):
+        VideoAlignRewardModel.from_source(tmp_path / "bad", step=7)
+    with pytest.raises(CheckpointError, match="base model cannot be loaded"):
+        VideoAlignRewardModel.from_source(tmp_path / "bad", base=tmp_path / "nowhere")
