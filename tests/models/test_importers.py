@@ -185,3 +185,82 @@ def test_videoalign_missing_token_rows_and_bad_keys_are_checkpoint_errors(tiny_c
         VideoAlignRewardModel.from_source(tmp_path / "bad", step=7)
     with pytest.raises(CheckpointError, match="base model cannot be loaded"):
         VideoAlignRewardModel.from_source(tmp_path / "bad", base=tmp_path / "nowhere")
+
+
+def write_skywork(out, base, seed=2):
+    """Skywork-VL-Reward's published layout: the model folder + TRL's value_head.safetensors."""
+    import shutil
+
+    from safetensors.torch import save_file
+    from transformers import AutoConfig
+
+    shutil.copytree(base, out)
+    hidden = AutoConfig.from_pretrained(base).text_config.hidden_size
+    gen = torch.Generator().manual_seed(seed)
+    head = {"v_head.summary.weight": torch.randn(1, hidden, generator=gen),
+            "v_head.summary.bias": torch.randn(1, generator=gen)}
+    save_file(head, out / "value_head.safetensors")
+    return head
+
+
+def skywork_replica(folder, head, image, question, responses):
+    """The model card's scoring: chat template without generation prompt, value head at attention_mask.sum()-1."""
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(folder)
+    processor.tokenizer.padding_side = "right"
+    model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
+    chats = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+              {"role": "assistant", "content": r}] for r in responses]
+    text = processor.apply_chat_template(chats, tokenize=False, add_generation_prompt=False)
+    picture = Image.open(image).convert("RGB")
+    batch = processor(text=text, images=[picture] * len(responses), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**batch, output_hidden_states=True, use_cache=False)
+        # TRL's AutoModelForCausalLMWithValueHead reads hidden_states[-1] (the final, normed states).
+        assert torch.allclose(out.hidden_states[-1], model.model(**batch).last_hidden_state, atol=1e-5)
+        values = out.hidden_states[-1] @ head["v_head.summary.weight"].T + head["v_head.summary.bias"]
+        last = batch["attention_mask"].sum(dim=-1, keepdim=True) - 1
+        return values.squeeze(-1).gather(-1, last).squeeze(-1).tolist()
+
+
+def test_skywork_vl_rewards_equal_the_model_card_forward(tiny_checkpoint, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from mmreward.models.importers import detect_published
+    from mmreward.models.importers.skywork import SkyworkVLReward
+    from mmreward.models.reward_model import RewardModel
+
+    folder = tmp_path / "Skywork-VL-Reward-tiny"
+    head = write_skywork(folder, tiny_checkpoint("qwen2_5_vl"))
+    # A size that is already a multiple of 28 inside the budget: both paths feed the same pixels.
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (56, 84, 3), dtype=np.uint8)).save(tmp_path / "chart.png")
+    question, answers = "Is Purple the highest value?", ["The answer is: B", "No, it is red and the highest"]
+    record = parse_record({"id": "p", "prompt": question, "media": [{"type": "image", "path": "chart.png"}],
+                           "a": {"text": answers[0]}, "b": {"text": answers[1]}, "label": "A"}, base_dir=tmp_path)
+    assert detect_published(folder) == "skywork_vl"
+    scorer = SkyworkVLReward.from_source(folder).eval()
+    assert isinstance(scorer, RewardModel) and scorer.kind == "head" and scorer.config.pooling == "last"
+    result = scorer.score([record], progress=False)[0]
+    want = skywork_replica(folder, head, tmp_path / "chart.png", question, answers)
+    assert [result.score_a, result.score_b] == pytest.approx(want, abs=1e-4)
+    assert abs(want[0] - want[1]) > 1e-3
+
+
+def test_skywork_vl_without_value_head_is_a_checkpoint_error(tiny_checkpoint, tmp_path):
+    from safetensors.torch import save_file
+
+    from mmreward.models.importers import detect_published
+    from mmreward.models.importers.skywork import SkyworkVLReward
+
+    assert detect_published(tiny_checkpoint("qwen2_5_vl")) is None  # a plain VLM stays a plain VLM
+    with pytest.raises(CheckpointError, match="no value_head.safetensors"):
+        SkyworkVLReward.from_source(tiny_checkpoint("qwen2_5_vl"))
+    folder = tmp_path / "wrong"
+    write_skywork(folder, tiny_checkpoint("qwen2_5_vl"))
+    save_file({"v_head.summary.weight": torch.zeros(1, 7)}, folder / "value_head.safetensors")
+    with pytest.raises(CheckpointError, match=r"expected v_head.summary.weight \(1, 64\)"):
+        SkyworkVLReward.from_source(folder)
