@@ -308,7 +308,7 @@ def report_contract(scorer):
     from dataclasses import replace
 
     from mmreward.data.collate import MediaContract
-    from mmreward.data.media_sampling import VideoSampling
+    from mmreward.data.media.sampling import VideoSampling
 
     budget = config.image_max_pixels
     video = replace(VideoSampling(), fps=None, nframes=config.initial_frames, max_pixels=budget,

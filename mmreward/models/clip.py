@@ -45,7 +45,7 @@ from torch import nn
 
 from mmreward.data.collate import build_unit, media_source
 from mmreward.data.media import load_image, load_video
-from mmreward.data.media_sampling import VideoSampling
+from mmreward.data.media.sampling import VideoSampling
 from mmreward.data.schema import Candidate, PreferencePair
 from mmreward.errors import CheckpointError, DataError
 from mmreward.models.checkpoint import (

@@ -14,7 +14,7 @@ from PIL import Image
 from mmreward.agent.tools import TOOLS, BM25Backend, ToolError, ToolResult, call_tool, tool_schemas
 from mmreward.agent.tools.context import ToolContext, current_context, use_context
 from mmreward.data.media import clear_media_cache, media_cache_info
-from mmreward.data.media_sampling import sample_indices
+from mmreward.data.media.sampling import sample_indices
 from mmreward.data.schema import MediaItem
 from mmreward.data.synthetic import decode_index, write_index_video
 

@@ -25,9 +25,9 @@ from mmreward.data.media import (
     set_media_cache_bytes,
     smart_resize,
 )
-from mmreward.data.media_sampling import frame_range, smart_nframes, video_frame_size
+from mmreward.data.media.backends import PyAVReader, VideoSource
+from mmreward.data.media.sampling import frame_range, smart_nframes, video_frame_size
 from mmreward.data.synthetic import decode_index, index_frame, write_index_video
-from mmreward.data.video_backends import PyAVReader, VideoSource
 
 BACKENDS = ["decord", "pyav"]
 
@@ -200,7 +200,7 @@ def test_pixel_budgets(index_videos, backend):
         dict(sampling=VideoSampling(factor=32, min_pixels=1024, max_pixels=8 * 1024)),
     ):
         video = load_video(v.path, backend=backend, cache=False, nframes=6, **kwargs)
-        s = media._request(kwargs.pop("sampling", None), None, 6, **kwargs)
+        s = media.load._request(kwargs.pop("sampling", None), None, 6, **kwargs)
         h, w = video.frames.shape[2:]
         assert (h, w) == video_frame_size(s, 6, v.height, v.width)
         assert h % s.factor == 0 and w % s.factor == 0 and h * w <= s.max_pixels

@@ -16,7 +16,7 @@ from mmreward.data.media import (
     media_cache_info,
     set_media_cache_bytes,
 )
-from mmreward.data.media_arrays import array_key, host_array, image_array, video_array
+from mmreward.data.media.arrays import array_key, host_array, image_array, video_array
 from mmreward.data.schema import MediaItem
 
 RNG = np.random.default_rng(7)

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from mmreward.data.media import MediaError, VideoSampling, load_image, load_video
+from mmreward.data.media.backends import DecordReader, PyAVReader, VideoSource
+from mmreward.data.media.index import probe_index
 from mmreward.data.synthetic import decode_index, index_frame, write_index_video
-from mmreward.data.video_backends import DecordReader, PyAVReader, VideoSource
-from mmreward.data.video_index import probe_index
 
 BACKENDS = ["decord", "pyav"]
 
@@ -225,7 +225,7 @@ def test_backends_differ_only_in_colour_conversion_on_odd_size_vp9(tmp_path):
 
 def test_plan_frames_time_rule_by_hand():
     """The pure planner on a hand-made VFR clock: 0, 0.5, 1.0 s, then every 0.1 s to 2.0 s (13 frames)."""
-    from mmreward.data.media_sampling import plan_frames
+    from mmreward.data.media.sampling import plan_frames
 
     times = [0.0, 0.5, 1.0] + [round(1.1 + 0.1 * k, 10) for k in range(10)]
     p = plan_frames(VideoSampling(nframes=4), None, None, times, 6.0, cfr=False)

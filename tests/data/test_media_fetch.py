@@ -11,8 +11,8 @@ import time
 import pytest
 from PIL import Image
 
-from mmreward.data import media_fetch
 from mmreward.data.media import MediaError, load_image, set_media_limits
+from mmreward.data.media import fetch as media_fetch
 
 
 def _png() -> bytes:

@@ -12,7 +12,7 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from mmreward.data.media_resize import resize_frame
+from mmreward.data.media.resize import resize_frame
 from mmreward.data.synthetic import write_index_video
 
 

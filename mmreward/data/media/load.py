@@ -1,17 +1,12 @@
-"""Images and videos for the models: the one decode path (training, scoring and tools all call this).
-
-    from mmreward.data.media import load_image, load_video, VideoSampling
-    image = load_image("cat.jpg", max_pixels=1024 * 28 * 28)        # PIL RGB, EXIF-rotated, resized
-    video = load_video("clip.mp4", fps=2.0, start=1.0, end=5.0)     # Video: frames (T, 3, H, W) uint8
-    video = load_video(clip_bytes, sampling=VideoSampling(nframes=16, backend="pyav"))
+"""`load_image` and `load_video`: the one decode path (training, scoring and tools all call it).
 
 Frame choice and pixel budgets follow qwen-vl-utils exactly on constant-frame-rate videos and use real
-presentation times on variable-frame-rate ones (see ``media_sampling``); one demux pass indexes the stream
-(``video_index``); decoding reads only the sampled frames (``video_backends``: decord, falling back to
-PyAV; PyAV first above 1440p) and resizes each frame as it is decoded (``media_resize``, bit-identical to
-torchvision), so memory does not grow with the source resolution times the frame count; decoded videos
-are kept in an in-process LRU cache (``media_cache``); URL / bytes / base64 sources are bounded in size
-and download time (``media_fetch``). Every failure raises ``MediaError`` naming the source and reason.
+presentation times on variable-frame-rate ones (see ``sampling``); one demux pass indexes the stream
+(``index``); decoding reads only the sampled frames (``backends``: decord, falling back to PyAV; PyAV first
+above 1440p) and resizes each frame as it is decoded (``resize``, bit-identical to torchvision), so memory does
+not grow with the source resolution times the frame count; decoded videos are kept in an in-process LRU cache
+(``cache``); URL / bytes / base64 sources are bounded in size and download time (``fetch``). Every failure raises
+``MediaError`` naming the source and reason.
 
 Frames returned from the cache are shared: do not modify ``Video.frames`` in place (clone first).
 """
@@ -31,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mmreward.data.media_arrays import (
+from mmreward.data.media.arrays import (
     VideoArray,
     array_key,
     host_array,
@@ -40,10 +35,12 @@ from mmreward.data.media_arrays import (
     to_uint8,
     video_array,
 )
-from mmreward.data.media_cache import CACHE, clear_media_cache, media_cache_info, set_media_cache_bytes
-from mmreward.data.media_fetch import MediaLimits, download, limits, read_base64, set_media_limits
-from mmreward.data.media_resize import resize_frame
-from mmreward.data.media_sampling import (
+from mmreward.data.media.backends import READERS, VideoSource
+from mmreward.data.media.cache import CACHE, clear_media_cache, media_cache_info, set_media_cache_bytes
+from mmreward.data.media.fetch import MediaLimits, download, limits, read_base64, set_media_limits
+from mmreward.data.media.index import FrameIndex, probe_index
+from mmreward.data.media.resize import resize_frame
+from mmreward.data.media.sampling import (
     BACKENDS,
     DEFAULT_MAX_SOURCE_PIXELS,
     FramePlan,
@@ -53,8 +50,6 @@ from mmreward.data.media_sampling import (
     smart_resize,
     video_frame_size,
 )
-from mmreward.data.video_backends import READERS, VideoSource
-from mmreward.data.video_index import FrameIndex, probe_index
 
 __all__ = [
     "DEFAULT_MAX_SOURCE_PIXELS",
@@ -187,7 +182,7 @@ def load_image(
     Args:
         source: a path (str or Path), ``file://`` URL, http(s) URL, ``data:image/...;base64,`` URI, raw
             base64 string, encoded bytes, a PIL image, or an ``(H, W, 3)`` / ``(3, H, W)`` numpy array or
-            torch tensor, uint8 or float in [0, 1] (see ``media_arrays``).
+            torch tensor, uint8 or float in [0, 1] (see ``arrays``).
         max_pixels: if given (or ``min_pixels``), resize (bicubic) to ``smart_resize`` of the size.
         min_pixels: lower area bound for the resize.
         factor: sides become multiples of this (28 Qwen2/2.5-VL, 32 Qwen3-VL).
@@ -274,7 +269,7 @@ class _RequestError(MediaError):
 
 
 def plan(label: str, s: VideoSampling, start, end, index: FrameIndex) -> FramePlan:
-    """The frames ``s`` samples from a video with this frame index (``media_sampling.plan_frames``).
+    """The frames ``s`` samples from a video with this frame index (``sampling.plan_frames``).
 
     Args:
         label: names the source in error messages.
@@ -438,7 +433,7 @@ def load_video(
         source: video path (str/Path/``file://``), http(s) URL, in-memory bytes, a list of images
             (paths / bytes / PIL / arrays) forming a video at ``frames_fps``, or in-memory frames: a
             ``VideoArray``, or a ``(T, H, W, 3)`` / ``(T, 3, H, W)`` array or tensor at ``frames_fps``
-            (required for arrays), sampled exactly like a constant-frame-rate file (see ``media_arrays``).
+            (required for arrays), sampled exactly like a constant-frame-rate file (see ``arrays``).
         fps: sample this many frames per second (overrides ``sampling``).
         nframes: sample exactly this many frames, rounded to a multiple of 2 (overrides ``sampling``).
         start: window start in seconds (None = beginning).
