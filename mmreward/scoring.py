@@ -19,6 +19,9 @@ from mmreward.agent.judge_scorer import JudgeScorer
 from mmreward.errors import CheckpointError, ConfigError
 from mmreward.models.checkpoint import CONFIG_NAME, SAVED_PARTS, read_config
 from mmreward.models.clip import ClipScorer
+from mmreward.models.importers import detect_published
+from mmreward.models.importers.skywork import SkyworkVLReward
+from mmreward.models.importers.videoalign import VideoAlignRewardModel
 from mmreward.models.reward_model import RewardModel
 from mmreward.models.yes_token import YesTokenScorer
 from mmreward.scoring_engine import score_records, stream_scores
@@ -37,6 +40,9 @@ SCORERS: dict[str, type] = {
     "yes_token": YesTokenScorer,
     "clip": ClipScorer,
     "judge": JudgeScorer,
+    # Published reward models in their released layouts (models/importers/); load_scorer detects those folders.
+    "videoalign": VideoAlignRewardModel,
+    "skywork_vl": SkyworkVLReward,
 }
 
 # What a path that is not one of our checkpoints is scored with when no kind is given: a plain VLM asked yes/no.
@@ -65,7 +71,8 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
         path_or_id: a checkpoint directory written by a scorer's `save_pretrained`; a plain Qwen-VL directory or
             hub id (scored with the yes-token scorer); or, with kind "clip", an open_clip spec: "MODEL[:PRETRAINED]"
             where PRETRAINED is a tag or a local weights file, a local open_clip folder, "hf-hub:…" or
-            "local-dir:…" (see `mmreward.models.clip_weights`).
+            "local-dir:…" (see `mmreward.models.clip_weights`); or a published reward model's folder
+            (VideoAlign, Skywork-VL-Reward: `mmreward.models.importers`), recognised by its files.
         kind: force a kind of `SCORERS` ("head", "yes_token", "clip", "judge", …) instead of reading it from the
             checkpoint.
         mode: for a plain VLM, "pointwise" or "pairwise"; for open_clip, "clipscore" or "vlmrm". Checkpoints
@@ -95,4 +102,6 @@ def load_scorer(path_or_id: str | Path, kind: str | None = None, *, mode: str | 
         if mode is not None:
             raise ConfigError(f"{path}: the scoring mode is recorded in the checkpoint; drop --mode")
         return SCORERS[recorded].from_pretrained(path, **kwargs)
-    return SCORERS[kind or DEFAULT_KIND].from_source(str(path_or_id), mode=mode, **kwargs)
+    # A published reward model's folder (VideoAlign, Skywork-VL-Reward) is recognised by its files.
+    chosen = kind or detect_published(path) or DEFAULT_KIND
+    return SCORERS[chosen].from_source(str(path_or_id), mode=mode, **kwargs)

@@ -264,3 +264,83 @@ def test_skywork_vl_without_value_head_is_a_checkpoint_error(tiny_checkpoint, tm
     save_file({"v_head.summary.weight": torch.zeros(1, 7)}, folder / "value_head.safetensors")
     with pytest.raises(CheckpointError, match=r"expected v_head.summary.weight \(1, 64\)"):
         SkyworkVLReward.from_source(folder)
+
+
+def test_load_scorer_detects_published_layouts_and_saved_imports_reload(videoalign_folder, scoring_media, tmp_path):
+    from mmreward.models.importers.videoalign import VideoAlignRewardModel
+    from mmreward.scoring import SCORERS, load_scorer, trainable_kinds
+
+    folder, _, _ = videoalign_folder
+    assert {"videoalign", "skywork_vl"} <= set(SCORERS) and "videoalign" not in trainable_kinds()
+    auto = load_scorer(folder)
+    assert isinstance(auto, VideoAlignRewardModel) and auto.kind == "videoalign"
+    forced = load_scorer(folder, kind="videoalign", normalize=False)
+    assert forced.config.normalization is None
+    records, _ = _video_records(scoring_media, ["v1.mp4"])
+    before = auto.score(records, progress=False)[0]
+    raw = forced.score(records, progress=False)[0]
+    # Normalisation is (r - mean) / std per dimension, as VideoAlign's _norm.
+    assert before.scores["MQ"] == pytest.approx((raw.scores["MQ"] - NORM["MQ_mean"]) / NORM["MQ_std"], abs=1e-5)
+    auto.save_pretrained(tmp_path / "saved")
+    config = json.loads((tmp_path / "saved" / "mmreward_config.json").read_text())
+    assert config["scorer"] == "videoalign" and config["position_ids"] == "sequential"
+    reloaded = load_scorer(tmp_path / "saved")
+    assert isinstance(reloaded, VideoAlignRewardModel)
+    after = reloaded.score(records, progress=False)[0]
+    assert after.scores == pytest.approx(before.scores, abs=1e-6)
+
+
+def _vlrb_mirror(root):
+    """A VL-RewardBench JSON mirror (data.json + images/) of three items."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i, (source, ranking) in enumerate([("VLFeedback", [0, 1]), ("POVID_preference_data_for_VLLMs", [1, 0]),
+                                           ("wildvision-battle", [0, 1])]):
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (56, 56, 3), dtype=np.uint8)).save(root / "images" / f"{i}.png")
+        rows.append({"id": f"item-{i}", "query": "What is shown?", "response": [f"a cat {i}", "a dog on a mat"],
+                     "image": f"images/{i}.png", "human_ranking": ranking, "models": ["a", "b"], "judge": "human",
+                     "rationale": "", "query_source": source, "ground_truth": ""})
+    (root / "data.json").write_text(json.dumps(rows))
+    return root / "data.json"
+
+
+def test_eval_runs_on_imported_models(videoalign_folder, tiny_checkpoint, scoring_media, tmp_path):
+    import csv
+    import shutil
+
+    from mmreward.cli import main
+
+    folder, _, _ = videoalign_folder
+    bench = tmp_path / "videogen"
+    (bench / "videos").mkdir(parents=True)
+    for i in range(2):
+        shutil.copy(scoring_media / f"v{i}.mp4", bench / "videos" / f"v{i}.mp4")
+    with open(bench / "videogen-rewardbench.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path_A", "path_B", "A_model", "B_model", "prompt", "VQ", "MQ", "TA", "Overall", "fps_A",
+                         "num_frames_A", "fps_B", "num_frames_B"])
+        for label in ("A", "B", "same"):
+            writer.writerow(["videos/v0.mp4", "videos/v1.mp4", "m1", "m2", "a red square", label, label, label,
+                             label, 10, 20, 10, 30])
+    out = tmp_path / "ev_videoalign"
+    assert main(["eval", "--benchmark", "videogen_rewardbench", "--data", str(bench), "--model", str(folder),
+                 "--out", str(out), "--no-progress", "--no-report"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["scorer"] == "videoalign" and results["items"] == 3
+    assert set(results["metrics"]["videogen"]["without_ties"]) == {"Overall", "VQ", "MQ", "TA"}
+    # The same pair three times: one margin, so exactly one of the two decided labels is right.
+    assert results["metrics"]["videogen"]["without_ties"]["Overall"] == pytest.approx(0.5)
+
+    skywork = tmp_path / "skywork"
+    write_skywork(skywork, tiny_checkpoint("qwen2_5_vl"))
+    out = tmp_path / "ev_skywork"
+    assert main(["eval", "--benchmark", "vl_rewardbench", "--data", str(_vlrb_mirror(tmp_path / "vlrb")),
+                 "--model", str(skywork), "--out", str(out), "--no-progress", "--no-report"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["scorer"] == "head" and results["items"] == 3
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 3 and all(s.get("error") is None for s in samples)

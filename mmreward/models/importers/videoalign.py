@@ -96,7 +96,7 @@ class VideoAlignRewardModel(RewardModel):
         already inside VideoAlign's text, so no suffix is appended (`RewardModel.plan` appends them)."""
         from mmreward.data.collate import candidate_unit
         from mmreward.data.schema import Candidate, PreferencePair
-        from mmreward.scoring import Plan
+        from mmreward.scoring_types import Plan
 
         key = f"videoalign:{self.config.prompt_template}"
         text = self.config.prompt_text
