@@ -155,8 +155,17 @@ def _boxed_verdict(region: str, dimensions: Sequence[str], kind: str) -> Verdict
     return Verdict(ok=True, verdicts={"overall": value}, reason=None, kind=kind)
 
 
+def _phrase_verdict(body: str, answers: Mapping[str, str], kind: str) -> Verdict:
+    """The overall verdict of an answer that must be exactly one of a template's phrases."""
+    said = body.strip().rstrip(".").strip().casefold()
+    for phrase, value in answers.items():
+        if said == phrase.casefold():
+            return Verdict(ok=True, verdicts={"overall": value}, reason=None, kind=kind)
+    return _fail(f"answer {shown(body.strip())} is none of: {', '.join(answers)}", kind)
+
+
 def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str = "pairwise", *,
-                  score_range: tuple[float, float] = (1.0, 10.0)) -> Verdict:
+                  score_range: tuple[float, float] = (1.0, 10.0), answers: Mapping[str, str] | None = None) -> Verdict:
     """Read a judge's final verdict: exactly one `<answer>{JSON object}</answer>` after any `</think>`.
 
     Rules: the answer must come after the last `</think>` (an answer inside the reasoning does not count; an
@@ -172,6 +181,9 @@ def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str
         dimensions: the dimensions that must be present, e.g. ("VQ", "MQ", "TA", "overall").
         kind: "pairwise" or "pointwise".
         score_range: the inclusive range of pointwise scores.
+        answers: for templates that answer with a fixed phrase (`prompts.JUDGE_ANSWERS`, e.g. UnifiedReward-Think's
+            "Image 1 is better"): phrase -> overall verdict; the `<answer>` body must be one of them (trimmed,
+            case-insensitive, a final "." allowed) instead of JSON.
 
     Returns:
         A `Verdict`; on failure `ok` is False, `verdicts` is empty and `reason` says why. Any text gives a
@@ -192,6 +204,8 @@ def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str
     start, end = region.find(_ANSWER_OPEN), region.find(_ANSWER_CLOSE)
     if opens != closes or end < start:
         return _fail("unclosed <answer>", kind)
+    if answers is not None:
+        return _phrase_verdict(region[start + len(_ANSWER_OPEN):end], answers, kind)
     obj, reason = _load_object(region[start + len(_ANSWER_OPEN):end])
     if obj is None:
         return _fail(reason, kind)

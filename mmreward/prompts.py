@@ -210,3 +210,114 @@ HEAD_TEMPLATES["videoalign_detailed"] = (
     _VA_VISUAL + "\n" + _VA_MOTION + "\n\n" + _VA_ALIGNMENT
     + "Please provide the ratings of Visual Quality, Motion Quality, and Text Alignment.\n"
 )
+
+# UnifiedReward-Think (CodeGoat24/UnifiedReward, benchmark_evaluation/*/test_qwen25_cot_*.py), verbatim: plain
+# Qwen2.5-VL judges that answer in free text inside <answer>; `JUDGE_ANSWERS` maps each allowed answer to our
+# verdict, and `JUDGE_BARE_MEDIA` shows the media unlabelled, first, as their scripts do (no tools: their model
+# was not trained with ours). Published differences we keep: videos are our first-look frames (images), not
+# Qwen's native video input, and the 50/50 random A/B swap of their scripts is our `--order` protocol.
+JUDGE_TEMPLATES["unifiedreward_think_image"] = (
+    'Given a caption and two images generated based on this caption, please analyze in detail the two '
+    'provided images. Evaluate them on various dimensions such as semantic consistency (how closely the '
+    'image content aligns with the caption), aesthetics (composition, color usage, artistic expression), '
+    'authenticity (realism and attention to detail), and any other factors you deem relevant. For each '
+    'evaluation dimension, provide a score between 1-10 for both images (e.g., Image 1: 8/10, Image 2: '
+    '6/10) and provide a concise rationale for the score. Calculate the total score for each image by '
+    'summing all dimension scores. Use a chain-of-thought process to detail your reasoning steps, and '
+    'enclose all your detailed reasoning within <think> and </think> tags. Then, in the <answer> tag, '
+    "output exactly one of the following strings: 'Image 1 is better' or 'Image 2 is better' based on "
+    'the total scores. No additional text is allowed in the <answer> section.\n'
+    '\n'
+    'Example output format:\n'
+    '<think>\n'
+    '1. Semantic consistency: Image 1 (9/10) - ...; Image 2 (7/10) - ...\n'
+    '2. Aesthetics: Image 2 (8/10) - ...; Image 1 (8/10) - ...\n'
+    '3. Authenticity: Image 1 (8/10) - ...; Image 2 (5/10) - ...\n'
+    '[Additional dimensions if any]: Image 2 (8/10) - ...; Image 1 (6/10) - ...\n'
+    'Total score:\n'
+    'Image 1: 9+8+8+6=31\n'
+    'Image 2: 7+8+5+8=28\n'
+    '</think>\n'
+    '<answer>Image 1 is better</answer>\n'
+    '**Note: In the example above, scores and the final answer are placeholders meant only to '
+    'demonstrate the format. Your actual evaluation should be based on the quality of two given '
+    'images.**\n'
+    '\n'
+    'Your task is provided as follows:\n'
+    'Text Caption: [{prompt}]'
+)
+JUDGE_TEMPLATES["unifiedreward_think_video"] = (
+    'Given a caption and two videos generated based on this caption, please analyze in detail the two '
+    'provided videos. Evaluate them on various dimensions such as semantic consistency (how closely the '
+    'video content aligns with the caption), temporal coherence (smoothness and logical flow of motion '
+    'across frames), authenticity (realism and attention to detail), and any other factors you deem '
+    'relevant. For each evaluation dimension, provide a score between 1-10 for both videos (e.g., Video '
+    '1: 8/10, Video 2: 6/10) and provide a concise rationale for the score. Calculate the total score '
+    'for each video by summing all dimension scores. Use a chain-of-thought process to detail your '
+    'reasoning steps, and enclose all your detailed reasoning within <think> and </think> tags. Then, in '
+    "the <answer> tag, output exactly one of the following strings: 'Video 1 is better' or 'Video 2 is "
+    "better' based on the total scores. No additional text is allowed in the <answer> section.\n"
+    '\n'
+    'Example output format:\n'
+    '<think>\n'
+    '1. Semantic consistency: Video 1 (9/10) - ...; Video 2 (7/10) - ...\n'
+    '2. Temporal coherence: Video 1 (8/10) - ...; Video 2 (6/10) - ...\n'
+    '3. Authenticity: Video 1 (7/10) - ...; Video 2 (5/10) - ...\n'
+    '[Additional dimensions if any]: Video 2 (8/10) - ...; Video 1 (6/10) - ...\n'
+    'Total score:\n'
+    'Video 1: 9+8+7+6=30\n'
+    'Video 2: 7+6+5+8=26\n'
+    '</think>\n'
+    '<answer>Video 1 is better</answer>\n'
+    '**Note: In the example above, scores and the final answer are placeholders meant only to '
+    'demonstrate the format. Your actual evaluation should be based on the quality of two given '
+    'videos.**\n'
+    '\n'
+    'Your task is provided as follows:\n'
+    'Text Caption: [{prompt}]'
+)
+JUDGE_TEMPLATES["unifiedreward_think_response"] = (
+    'Given a question and a reference image, please analyze in detail the two provided answers (Answer 1 '
+    'and Answer 2). Evaluate them based on the following three core dimensions:\n'
+    '1. Semantic accuracy: How well the answer reflects the visual content of the image\n'
+    '2. Correctness: Whether the answer is logically and factually correct\n'
+    '3. Clarity: Whether the answer is clearly and fluently expressed\n'
+    'You may also consider additional dimensions if you find them relevant (e.g., reasoning ability, '
+    'attention to detail, multimodal grounding, etc.). For each dimension, provide a score from 1 to 10 '
+    'for both answers, and briefly explain your reasoning. Then, compute the total score for each answer '
+    'by explicitly adding the scores for all dimensions and showing the full calculation. Enclose your '
+    'full reasoning within <think> and </think> tags. Then, in the <answer> tag, output exactly one of '
+    "the following: 'Answer 1 is better' or 'Answer 2 is better'. No other text is allowed in the "
+    '<answer> section.\n'
+    '\n'
+    'Example format:\n'
+    '<think>\n'
+    '1. Semantic accuracy: Answer 1 (9/10) - ...; Answer 2 (7/10) - ...\n'
+    '2. Correctness: Answer 1 (8/10) - ...; Answer 2 (7/10) - ...\n'
+    '3. Clarity: Answer 1 (9/10) - ...; Answer 2 (8/10) - ...\n'
+    '[Additional dimensions if any]: Answer 1 (6/10) - ...; Answer 2 (7/10) - ...\n'
+    'Total score:\n'
+    'Answer 1: 9+8+9+6=32\n'
+    'Answer 2: 7+7+8+7=29\n'
+    '</think>\n'
+    '<answer>Answer 1 is better</answer>\n'
+    '\n'
+    '**Note: In the example above, scores and the final answer are placeholders meant only to '
+    'demonstrate the format. Your actual evaluation should be based on the quality of two given '
+    'answers.**\n'
+    '\n'
+    'Your task is provided as follows:\n'
+    'Question: [{prompt}]\n'
+    'Answer 1: [{response_a}]\n'
+    'Answer 2: [{response_b}]'
+)
+JUDGE_DIMENSIONS.update({name: ("overall",) for name in (
+    "unifiedreward_think_image", "unifiedreward_think_video", "unifiedreward_think_response")})
+# Templates whose verdict is a fixed phrase in <answer> (compared after trimming, case-insensitive), not JSON.
+JUDGE_ANSWERS: dict[str, dict[str, str]] = {
+    "unifiedreward_think_image": {"Image 1 is better": "A", "Image 2 is better": "B"},
+    "unifiedreward_think_video": {"Video 1 is better": "A", "Video 2 is better": "B"},
+    "unifiedreward_think_response": {"Answer 1 is better": "A", "Answer 2 is better": "B"},
+}
+# Templates that number the media themselves ("Image 1", "Video 2"): the media go first, without our labels.
+JUDGE_BARE_MEDIA = frozenset(JUDGE_ANSWERS)

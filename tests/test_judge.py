@@ -5,7 +5,7 @@ import re
 import pytest
 
 from mmreward.judge import MASTER_KEYS, Verdict, format_ok, parse_verdict, verdict_matches
-from mmreward.prompts import JUDGE_DIMENSIONS, JUDGE_TEMPLATES, render
+from mmreward.prompts import JUDGE_ANSWERS, JUDGE_DIMENSIONS, JUDGE_TEMPLATES, render
 
 VIDEO_DIMS = ("VQ", "MQ", "TA", "overall")
 CALL = '<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [3, 40]}}\n</tool_call>'
@@ -250,6 +250,11 @@ def test_judge_templates_render_and_their_example_answer_parses(name):
     text = render(JUDGE_TEMPLATES[name], prompt="a red ball bouncing", question="2+2?", answer="4",
                   response_a="A cat.", response_b="A dog.")
     assert "<think>" in text and "<answer>" in text and "{prompt}" not in text
+    if name in JUDGE_ANSWERS:  # a fixed-phrase answer (UnifiedReward-Think), as the template's example shows it
+        phrase = next(iter(JUDGE_ANSWERS[name]))
+        assert f"<answer>{phrase}</answer>" in text
+        assert parse_verdict(f"<think>t</think><answer>{phrase}</answer>", answers=JUDGE_ANSWERS[name]).ok
+        return
     example = "<think>t</think>" + re.search(r"<answer>\{.*\}</answer>", text).group()
     kind = "pairwise" if name.startswith("pairwise") else "pointwise"
     assert parse_verdict(example, JUDGE_DIMENSIONS[name], kind=kind).ok

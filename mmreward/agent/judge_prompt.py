@@ -8,7 +8,7 @@ frames with `select_frames` (numbered 1..workspace_frames per video).
 from __future__ import annotations
 
 from mmreward.agent.tools import tool_use_prompt
-from mmreward.prompts import JUDGE_TEMPLATES, render
+from mmreward.prompts import JUDGE_BARE_MEDIA, JUDGE_TEMPLATES, render
 
 
 def _pil_frames(item, config) -> tuple[list, list[float]]:
@@ -26,20 +26,23 @@ def _pil_frames(item, config) -> tuple[list, list[float]]:
     return frames, list(video.timestamps)
 
 
-def _show(item, label: str, config, parts: list, images: list) -> None:
-    """Append one media item to the user turn (image parts + label text)."""
+def _show(item, label: str | None, config, parts: list, images: list) -> None:
+    """Append one media item to the user turn (image parts + label text; no labels when `label` is None)."""
     from mmreward.data.collate import media_source
     from mmreward.data.media import load_image
 
     if item.type == "image":
-        parts.append({"type": "text", "text": f"{label}:"})
+        if label is not None:
+            parts.append({"type": "text", "text": f"{label}:"})
         parts.append({"type": "image"})
         images.append(load_image(media_source(item), max_pixels=config.image_max_pixels))
         return
     frames, stamps = _pil_frames(item, config)
-    parts.append({"type": "text", "text": f"{label} ({len(frames)} of its frames):"})
+    if label is not None:
+        parts.append({"type": "text", "text": f"{label} ({len(frames)} of its frames):"})
     for frame, t in zip(frames, stamps):
-        parts.append({"type": "text", "text": f"t={t:.1f}s"})
+        if label is not None:
+            parts.append({"type": "text", "text": f"t={t:.1f}s"})
         parts.append({"type": "image"})
         images.append(frame)
 
@@ -64,7 +67,9 @@ def build_conversation(record, template: str, config) -> tuple[list[dict], list]
     counter = {"video": 0}
     frames_tool = "select_frames" in config.tools
 
-    def label(item, name: str) -> str:
+    def label(item, name: str) -> str | None:
+        if template in JUDGE_BARE_MEDIA:  # the template numbers the media itself ("Image 1", "Video 2")
+            return None
         if item.type == "image":
             return f"Image {name}"
         counter["video"] += 1

@@ -15,7 +15,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from mmreward.prompts import JUDGE_DIMENSIONS
+from mmreward.prompts import JUDGE_ANSWERS, JUDGE_DIMENSIONS
 from mmreward.scoring_media import ScoreMediaMixin
 
 logger = logging.getLogger(__name__)
@@ -178,12 +178,13 @@ class JudgeScorer(ScoreMediaMixin):
             # Episodes of one batch share a template family; each is parsed against its own dimensions.
             for name in dict.fromkeys(names):
                 idx = [i for i, n in enumerate(names) if n == name]
-                kind = "pairwise" if name.startswith("pairwise") else "pointwise"
+                kind = "pairwise" if name.startswith("pairwise") or name in JUDGE_ANSWERS else "pointwise"
                 trajs = run_episodes(generate, [envs[i] for i in idx], [convs[i] for i in idx],
                                      [images[i] for i in idx], ids=[batch[i].id for i in idx],
                                      max_turns=c.max_turns, max_images=c.max_images,
                                      max_tool_calls=c.max_tool_calls,
-                                     memory_window=c.memory_window, dimensions=JUDGE_DIMENSIONS[name], kind=kind)
+                                     memory_window=c.memory_window, dimensions=JUDGE_DIMENSIONS[name], kind=kind,
+                                     answers=JUDGE_ANSWERS.get(name))
                 for i, traj in zip(idx, trajs):
                     traj.meta["template"] = name
                     trajectories.append((start + i, traj))

@@ -137,10 +137,10 @@ def _tool_turn(episode: _Episode, calls, errors, *, max_calls: int, max_images: 
         episode.messages.append(tool_message(f"Error: {'; '.join(notes)}. Make fewer tool calls per turn."))
 
 
-def _finish(episode: _Episode, text: str, dimensions, kind: str) -> None:
+def _finish(episode: _Episode, text: str, dimensions, kind: str, answers=None) -> None:
     from mmreward.judge import parse_verdict
 
-    verdict = parse_verdict(text, dimensions=dimensions, kind=kind)
+    verdict = parse_verdict(text, dimensions=dimensions, kind=kind, answers=answers)
     episode.traj.verdict = verdict.verdicts if verdict.ok else None
     episode.traj.parse_error = None if verdict.ok else verdict.reason
     episode.traj.finish_reason = "answer"
@@ -150,7 +150,7 @@ def _finish(episode: _Episode, text: str, dimensions, kind: str) -> None:
 def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[dict]],
                  images: list[list] | None = None, *, ids: list[str] | None = None, max_turns: int = 4,
                  max_images: int = 64, max_tool_calls: int = MAX_TOOL_CALLS, memory_window: int | None = 1,
-                 dimensions=("overall",), kind: str = "pairwise") -> list[Trajectory]:
+                 dimensions=("overall",), kind: str = "pairwise", answers=None) -> list[Trajectory]:
     """Run several episodes to a verdict or a limit, one batched `generate_fn` call per turn.
 
     Args:
@@ -166,6 +166,7 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
             one tool message says so.
         memory_window: tool-returned image sets kept visible (VR-Thinker: 1); None keeps all.
         dimensions, kind: what the final verdict must contain (`judge.parse_verdict`).
+        answers: phrase -> verdict for templates that answer with a fixed phrase (`prompts.JUDGE_ANSWERS`).
 
     Returns:
         One `Trajectory` per episode (token ids are filled by `tokenize_trajectory`). Generated text is hostile
@@ -199,7 +200,7 @@ def run_episodes(generate_fn: GenerateFn, envs: list, conversations: list[list[d
                 message["tool_calls"] = format_tool_calls(calls)
             episode.messages.append(message)
             if not calls and not errors:
-                _finish(episode, text, dimensions, kind)
+                _finish(episode, text, dimensions, kind, answers)
                 continue
             _tool_turn(episode, calls, errors, max_calls=max_tool_calls, max_images=max_images,
                        memory_window=memory_window)

@@ -344,3 +344,39 @@ def test_eval_runs_on_imported_models(videoalign_folder, tiny_checkpoint, scorin
     assert results["scorer"] == "head" and results["items"] == 3
     samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == 3 and all(s.get("error") is None for s in samples)
+
+
+def test_unifiedreward_think_templates_run_through_our_judge(tiny_checkpoint, scoring_media):
+    from testkit import make_pair
+    from transformers import AutoProcessor
+
+    from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
+    from mmreward.judge import parse_verdict
+    from mmreward.prompts import JUDGE_ANSWERS, JUDGE_TEMPLATES
+
+    # sha256 of the published prompt texts (benchmark_evaluation/*/test_qwen25_cot_*.py) with P / RA / RB filled in
+    filled = {name: JUDGE_TEMPLATES[name].format(prompt="P", response_a="RA", response_b="RB") for name in JUDGE_ANSWERS}
+    assert {k: hashlib.sha256(v.encode()).hexdigest()[:16] for k, v in filled.items()} == {
+        "unifiedreward_think_image": "7ab94d5304906a82", "unifiedreward_think_video": "148195982b88429f",
+        "unifiedreward_think_response": "28c4eefe3b48fbe2"}
+    answers = JUDGE_ANSWERS["unifiedreward_think_image"]
+    ok = parse_verdict("<think>1. ...</think>\n<answer> image 2 is better. </answer>", answers=answers)
+    assert ok.ok and ok.verdicts == {"overall": "B"}
+    for bad in ("<answer>Image 3 is better</answer>", '<answer>{"overall": "A"}</answer>', "Image 1 is better",
+                "<answer>Image 1 is better</answer><answer>Image 2 is better</answer>"):
+        assert not parse_verdict(bad, answers=answers).ok
+
+    replies = iter(["<think>scores</think><answer>Image 2 is better</answer>", "<answer>Image 1 is best</answer>"])
+    judge = JudgeScorer(None, AutoProcessor.from_pretrained(tiny_checkpoint("qwen2_5_vl")),
+                        JudgeConfig(backbone="x", tools=[], template="unifiedreward_think_image"),
+                        generate_fn=lambda conversations, images: [next(replies) for _ in conversations])
+    records = [parse_record(make_pair(f"p{i}", "i0.png", "i1.png", prompt="a red square"), base_dir=scoring_media)
+               for i in range(2)]
+    messages, images, _ = judge.conversation(records[0])
+    # As published: both images first, unlabelled, then the template's text (which numbers them 1 and 2).
+    assert [p["type"] for p in messages[-1]["content"]] == ["image", "image", "text"] and len(images) == 2
+    assert messages[-1]["content"][-1]["text"] == JUDGE_TEMPLATES["unifiedreward_think_image"].format(
+        prompt="a red square")
+    first, second = judge.score(records, batch_size=1, progress=False)
+    assert (first.score_a, first.score_b, first.preferred) == (0.0, 1.0, "B")
+    assert second.error.startswith("parse failure: answer") and "Image 1 is better" in second.error
