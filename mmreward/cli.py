@@ -115,25 +115,20 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def _read_score_inputs(args: argparse.Namespace, run) -> tuple[list, list[str]]:
-    """The records to score and where each came from (`file:line`, or the media file)."""
-    from mmreward.data.schema import iter_jsonl_numbered
-    from mmreward.scoring_io import records_from_files
-
-    if args.files:
-        records = records_from_files(args.files, args.prompt)
-        return records, [r.id for r in records]
-    numbered = list(iter_jsonl_numbered(args.input, on_error=args.on_error, on_duplicate_id=args.on_duplicate_id,
-                                        on_bad=run.read_error))
-    return [r for _, r in numbered], [f"{args.input}:{line}" for line, _ in numbered]
-
-
 def _cmd_score(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from mmreward.errors import DataError, MMRewardError
     from mmreward.scoring import load_scorer, stream_scores
-    from mmreward.scoring_io import ResultFile, ScoreRun, errors_path, scored_ids, write_results
+    from mmreward.scoring_io import (
+        ResultFile,
+        ScoreRun,
+        errors_path,
+        read_score_inputs,
+        scored_ids,
+        take_done,
+        write_results,
+    )
 
     _logs_to_stderr()  # stdout carries scores only, so it can be piped into anything that reads JSONL
     problem = _score_usage_error(args)
@@ -149,7 +144,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         return score_distributed(args)
     run = ScoreRun(None, errors_file)
     try:
-        records, run.locations = _read_score_inputs(args, run)
+        records, run.locations = read_score_inputs(args, run)
         done = scored_ids(args.output) if args.resume else Counter()
     except DataError as err:  # a bad line under --on-error raise stops the run (exit 1, as a failing record does)
         logger.error("%s", err)
@@ -160,7 +155,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     except MMRewardError:  # a bad model path or name: main() reports it with exit code 2
         run.close()
         raise
-    keep = [i for i, r in enumerate(records) if not _take(done, r.id)]
+    keep = [i for i, r in enumerate(records) if not take_done(done, r.id)]
     if args.resume:
         logger.info("resuming %s: %d record(s) already scored, %d to go", args.output, len(records) - len(keep),
                     len(keep))
@@ -178,14 +173,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
     finally:
         run.close()
     return _score_summary(args, run, len(records))
-
-
-def _take(done, record_id: str) -> bool:
-    """Whether a record is already in the output being resumed (each output line accounts for one record)."""
-    if done[record_id] > 0:
-        done[record_id] -= 1
-        return True
-    return False
 
 
 def _score_summary(args: argparse.Namespace, run, n_todo: int) -> int:

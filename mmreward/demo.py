@@ -9,12 +9,12 @@
 3. measures held-out pairwise accuracy of an untrained two-layer-head reward model (≈ 0.5);
 4. trains it with Bradley–Terry loss on `transformers.Trainer` (progress bar), saves it in the reward-model
    format, and measures held-out accuracy again, per kind;
-5. scores a few test pairs with `mmreward score` and says where everything was written.
+5. scores a few test pairs (the `mmreward score` path: `load_scorer`, `score`, the same JSONL) and says where
+   everything was written.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -62,13 +62,14 @@ class DemoReport:
 def held_out_accuracy(scorer, records) -> dict[str, float]:
     """Pairwise accuracy (ties excluded, model ties wrong) per candidate kind ("image" / "video")."""
     from mmreward.data.collate import candidate_kind
+    from mmreward.data.records import LABEL_SIGN
     from mmreward.evaluation.metrics import accuracy_without_ties
 
     results = scorer.score(records, batch_size=16, progress=False)
     groups: dict[str, tuple[list[int], list[float]]] = {}
     for record, result in zip(records, results):
         human, margins = groups.setdefault(candidate_kind(record.a.media), ([], []))
-        human.append({"A": 1, "B": -1, "tie": 0}[record.label])
+        human.append(LABEL_SIGN[record.label])
         margins.append(result.score_a - result.score_b)
     return {kind: accuracy_without_ties(h, m) for kind, (h, m) in sorted(groups.items())}
 
@@ -87,24 +88,21 @@ def _train(settings: DemoSettings, checkpoint: Path, data: Path, out: Path) -> P
     return train(cfg)
 
 
-def _score_examples(model: Path, test, out: Path) -> Path:
-    """Score two image and two video test pairs through the `mmreward score` command."""
-    from mmreward.cli import main
+def _score_examples(scorer, test, out: Path) -> Path:
+    """Score two image and two video test pairs as `mmreward score --input examples.jsonl` does, through the API."""
     from mmreward.data.collate import candidate_kind
     from mmreward.data.schema import write_jsonl
+    from mmreward.scoring_io import write_results
 
     examples = [r for r in test if candidate_kind(r.a.media) == "image"][:2]
     examples += [r for r in test if candidate_kind(r.a.media) == "video"][:2]
     write_jsonl(out / "examples.jsonl", examples)
     scores = out / "example_scores.jsonl"
-    code = main(["score", "--model", str(model), "--input", str(out / "examples.jsonl"), "--output", str(scores),
-                 "--no-progress"])
-    if code != 0:
-        raise RuntimeError(f"mmreward score exited with {code}")
-    for line, record in zip(scores.read_text().splitlines(), examples):
-        row = json.loads(line)
-        logger.info("  %-28s label %s  score_a %+.3f  score_b %+.3f  -> %s", row["id"], record.label,
-                    row["score_a"], row["score_b"], row["preferred"])
+    results = scorer.score(examples, progress=False)  # on_error="raise": a failed example stops the demo
+    write_results(results, scores)
+    for result, record in zip(results, examples):
+        logger.info("  %-28s label %s  score_a %+.3f  score_b %+.3f  -> %s", result.id, record.label,
+                    result.score_a, result.score_b, result.preferred)
     return scores
 
 
@@ -145,10 +143,11 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> DemoR
     t0 = time.perf_counter()
     model = _train(settings, checkpoint, data, out / "model")
     timings["train"] = time.perf_counter() - t0
-    after = held_out_accuracy(load_scorer(model), test)
+    trained = load_scorer(model)
+    after = held_out_accuracy(trained, test)
     logger.info("held-out accuracy after %d steps (%.0f s): %s", settings.steps, timings["train"], _fmt(after))
-    logger.info("scoring a few held-out pairs with `mmreward score --model %s`:", model)
-    scores = _score_examples(model, test, out)
+    logger.info("scoring a few held-out pairs (as `mmreward score --model %s` does):", model)
+    scores = _score_examples(trained, test, out)
     report = DemoReport(
         out_dir=out, checkpoint=checkpoint, model=model, data=data, scores=scores, train_pairs=len(train_records),
         test_pairs=_count_kinds(test), accuracy_before=before, accuracy_after=after,

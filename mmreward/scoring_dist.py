@@ -120,10 +120,16 @@ def score_distributed(args) -> int:
     import torch
     import torch.distributed as dist
 
-    from mmreward.cli import _read_score_inputs, _take
     from mmreward.errors import ConfigError, MMRewardError
     from mmreward.scoring import load_scorer, stream_scores
-    from mmreward.scoring_io import ResultFile, ScoreRun, errors_path, scored_ids
+    from mmreward.scoring_io import (
+        ResultFile,
+        ScoreRun,
+        errors_path,
+        read_score_inputs,
+        scored_ids,
+        take_done,
+    )
 
     if not args.output or Path(args.output).suffix.lower() == ".csv":
         raise ConfigError("under torchrun, scores are merged into a JSONL file: give --output scores.jsonl")
@@ -132,7 +138,7 @@ def score_distributed(args) -> int:
     run = ScoreRun(None, rank_errors_path(errors_file, rank))
     status = 0
     try:
-        records, locations = _read_score_inputs(args, run if rank == 0 else _NoReadErrors())
+        records, locations = read_score_inputs(args, run if rank == 0 else _NoReadErrors())
         ids = [r.id for r in records]
         start, end = shard_bounds(len(records), rank, world)
         part = part_path(args.output, rank, world)
@@ -141,7 +147,7 @@ def score_distributed(args) -> int:
             mine = set(ids[start:end])
             earlier = Counter({k: v for k, v in scored_ids(args.output).items() if k in mine})
             done = scored_ids(part) + earlier
-        keep = [i for i in range(start, end) if not _take(done, records[i].id)]
+        keep = [i for i in range(start, end) if not take_done(done, records[i].id)]
         run.locations = [locations[i] for i in keep]
         device = {"device": f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"} if torch.cuda.is_available() else {}
         scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype, **device)

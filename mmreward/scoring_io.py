@@ -265,6 +265,43 @@ def scored_ids(path: str | Path) -> Counter:
     return done
 
 
+def take_done(done: Counter, record_id: str) -> bool:
+    """Whether a record is already in the output being resumed (each output line accounts for one record).
+
+    Args:
+        done: ids already written (`scored_ids`), counted; an id taken here is counted down.
+        record_id: the record's id.
+
+    Returns:
+        True when the record is skipped (already scored), False when it is still to be scored.
+    """
+    if done[record_id] > 0:
+        done[record_id] -= 1
+        return True
+    return False
+
+
+def read_score_inputs(args, run) -> tuple[list, list[str]]:
+    """The records `mmreward score` scores and where each came from (`file:line`, or the media file).
+
+    Args:
+        args: the command's options: `files` + `prompt` (loose media), or `input` (a records JSONL) with
+            `on_error` and `on_duplicate_id`.
+        run: the run's `ScoreRun`; lines rejected while reading go to its errors file.
+
+    Returns:
+        The records and their locations, in input order.
+    """
+    from mmreward.data.schema import iter_jsonl_numbered
+
+    if args.files:
+        records = records_from_files(args.files, args.prompt)
+        return records, [r.id for r in records]
+    numbered = list(iter_jsonl_numbered(args.input, on_error=args.on_error, on_duplicate_id=args.on_duplicate_id,
+                                        on_bad=run.read_error))
+    return [r for _, r in numbered], [f"{args.input}:{line}" for line, _ in numbered]
+
+
 def errors_path(output: str | Path | None, input_path: str | Path | None) -> Path:
     """Where `mmreward score` writes the records it did not score.
 

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 OUTSIDE = {"tools", "eval", "data_recipes", "launch", "tests"}
 HEAVY = ("decord", "av", "open_clip", "deepspeed", "vllm", "flash_attn", "liger_kernel", "ray")
@@ -63,15 +61,6 @@ def test_library_modules_pull_in_no_optional_heavy_backends():
 
 
 # ---- import cycles: every import statement counts, including those inside functions ----
-
-# Modules in cycles that remain (issue 14, later phases): cli <-> demo / scoring_dist, models/backbone <->
-# checkpoint, data/media_sampling <-> video_index. A cycle among other modules fails `test_no_new_import_cycles`;
-# `test_no_import_cycles_at_all` passes once these are gone.
-KNOWN_CYCLE_MODULES = {
-    "mmreward.cli", "mmreward.demo", "mmreward.scoring_dist", "mmreward.models.backbone",
-    "mmreward.models.checkpoint", "mmreward.data.media_sampling", "mmreward.data.video_index",
-}
-
 
 def _module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
@@ -172,11 +161,6 @@ def test_the_cycle_check_sees_imports_inside_functions(tmp_path):
     assert import_cycles(edges) == [["toy.a", "toy.sub.b"]]
 
 
-def test_no_new_import_cycles():
-    new = [c for c in import_cycles(import_graph(ROOT)) if not set(c) <= KNOWN_CYCLE_MODULES]
-    assert new == [], f"import cycles (imports inside functions count): {new}"
-
-
-@pytest.mark.xfail(strict=True, reason="cycles remain among KNOWN_CYCLE_MODULES (later phases of issue 14)")
 def test_no_import_cycles_at_all():
-    assert import_cycles(import_graph(ROOT)) == []
+    cycles = import_cycles(import_graph(ROOT))
+    assert cycles == [], f"import cycles (imports inside functions count): {cycles}"

@@ -245,7 +245,7 @@ def load_processor(name_or_path: str | Path):
 
 def _not_a_vlm(folder: Path) -> str:
     """Why a local folder without config.json is not a VLM, and what it is instead."""
-    from mmreward.models.checkpoint import CONFIG_NAME, missing_config_message
+    from mmreward.models.checkpoint_files import CONFIG_NAME, missing_config_message
 
     if (folder / CONFIG_NAME).is_file():
         return (f"{folder}: a mmreward checkpoint, not a plain VLM folder; load it with "
@@ -296,7 +296,7 @@ def load_vlm(
     from safetensors import SafetensorError
     from transformers import AutoModelForImageTextToText
 
-    from mmreward.models.checkpoint import check_weights
+    from mmreward.models.checkpoint_files import check_weights
 
     source = resolve_model(name_or_path)
     attn = resolve_attn_implementation(attn_implementation)
