@@ -111,7 +111,7 @@ def _corpus() -> list[str]:
 
 
 def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_special: dict | None = None,
-                    corpus: tuple[str, ...] = ()):
+                    corpus: tuple[str, ...] = (), words: tuple[str, ...] = ()):
     """Train a byte-level BPE tokenizer with the family's pre-tokenizer and add the real Qwen special tokens.
 
     Args:
@@ -122,6 +122,7 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
             them (InternVL: `{"start_image_token": "<img>", …}`); the processor reads them by name.
         corpus: more training text (e.g. the tool schemas and prompts a demo shows), so that its words are
             single tokens as in a real vocabulary rather than a few bytes each.
+        words: strings added as whole tokens (matched anywhere in the text), e.g. a demo's time values.
 
     Returns:
         The tokenizer class the real checkpoints of the family load.
@@ -166,6 +167,8 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
         {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]}
     )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TEXT_ADDED_TOKENS])
+    if words:
+        tok.add_tokens([AddedToken(w, special=False, normalized=False) for w in dict.fromkeys(words)])
     if extra_special:
         # Named tokens (tokenizer.start_image_token, …), saved in tokenizer_config.json as the hub tokenizer has
         # them; transformers 5 registers names only through this (the from_pretrained path calls it too).
@@ -178,7 +181,7 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
 
 
 def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny",
-                  vocab_size: int = 1024, corpus: tuple[str, ...] = ()) -> Path:
+                  vocab_size: int = 1024, corpus: tuple[str, ...] = (), words: tuple[str, ...] = ()) -> Path:
     """Write a complete tiny random-weight checkpoint directory for one Qwen-VL family.
 
     Args:
@@ -186,9 +189,9 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
         family: one of `FAMILIES` ("qwen2_vl", "qwen2_5_vl", "qwen3_vl").
         seed: seed for the random weights; the same seed gives byte-identical weights.
         size: "tiny" (tests) or "small" (the demo), see `SIZES`.
-        vocab_size, corpus: BPE vocabulary size and extra training text of the tokenizer (`build_tokenizer`);
-            the judge demo trains it on its prompts and tool schemas, so sequences are as short as with the real
-            vocabulary.
+        vocab_size, corpus, words: BPE vocabulary size, extra training text and whole-string tokens of the
+            tokenizer (`build_tokenizer`); the judge demo trains it on its prompts and tool schemas, so sequences
+            are as short as with the real vocabulary.
 
     Returns:
         The checkpoint directory, loadable with `AutoModelForImageTextToText.from_pretrained`.
@@ -208,7 +211,7 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
     template = shipped_chat_template(spec.chat_template)
 
     tokenizer = build_tokenizer(vocab_size, kind=builder.tokenizer, extra_special=builder.extra_special,
-                                corpus=tuple(corpus))
+                                corpus=tuple(corpus), words=tuple(words))
     tokenizer.chat_template = template
     config = builder.config(spec, tokenizer, SIZES[size])
     with torch.random.fork_rng(devices=[]):

@@ -45,6 +45,8 @@ IMAGE_SIZE, BADGE = 448, 12
 QUADRANTS = {"top left": (0.0, 0.0, 0.5, 0.5), "top right": (0.5, 0.0, 1.0, 0.5),
              "bottom left": (0.0, 0.5, 0.5, 1.0), "bottom right": (0.5, 0.5, 1.0, 1.0)}
 GREY, RED, BLUE = (128, 128, 128), (220, 40, 40), (40, 80, 220)
+# The strings that say where the evidence is (flash times as the prompt writes them, quadrant names).
+WHERE_WORDS = (*(f"{t:.1f}" for t in FLASH_TIMES), *QUADRANTS)
 # A crop larger than this fraction of the image does not enlarge a badge enough to read it (evidence checks).
 MAX_CROP_AREA = 0.3
 _X264 = {"threads": "1", "x264-params": "rc-lookahead=0"}  # byte-identical rebuilds (see synthetic.prefs)
