@@ -135,7 +135,7 @@ def test_a_missing_extra_module_is_a_user_error_but_a_broken_import_is_a_bug(mon
     def needs_open_clip(args):
         raise ModuleNotFoundError("No module named 'open_clip'", name="open_clip")
 
-    monkeypatch.setattr(cli, "_cmd_tiny", needs_open_clip)
+    monkeypatch.setattr(cli.commands, "cmd_tiny", needs_open_clip)
     code, lines = _run(capsys, ["tiny", "--out", "x"])
     assert code == 2 and lines == ["mmreward tiny: error: open-clip-torch is needed here but not installed: pip "
                                    "install 'mmreward[clip]' (or pip install open-clip-torch)"]
@@ -143,7 +143,7 @@ def test_a_missing_extra_module_is_a_user_error_but_a_broken_import_is_a_bug(mon
     def broken_import(args):
         raise ImportError("cannot import name 'nothing' from 'open_clip'", name="open_clip")
 
-    monkeypatch.setattr(cli, "_cmd_tiny", broken_import)
+    monkeypatch.setattr(cli.commands, "cmd_tiny", broken_import)
     with pytest.raises(ImportError, match="cannot import name"):
         main(["tiny", "--out", "x"])
 
@@ -171,7 +171,7 @@ def test_a_bug_shows_its_traceback(monkeypatch):
     def broken(args):
         return 1 // 0
 
-    monkeypatch.setattr(cli, "_cmd_tiny", broken)
+    monkeypatch.setattr(cli.commands, "cmd_tiny", broken)
     with pytest.raises(ZeroDivisionError):
         main(["tiny", "--out", "x"])
 
@@ -180,7 +180,7 @@ def test_ctrl_c_outside_training_is_a_short_note_and_exit_130(monkeypatch, capsy
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_cmd_tiny", interrupted)
+    monkeypatch.setattr(cli.commands, "cmd_tiny", interrupted)
     code, lines = _run(capsys, ["tiny", "--out", "x"])
     assert code == 130 and lines == ["mmreward tiny: interrupted"]
 
