@@ -13,7 +13,7 @@ minus the RSS after imports and one warm-up call (the peak is reset in between).
   - ``qwen-vl-utils <reader>``: ``fetch_video`` on the same request with each of its readers that works;
   - ``N workers``: N processes loading the clip in a loop at once (default backend); aggregate frames/s;
   - ``resize``: the sampled frames resized as qwen-vl-utils does (torchvision, whole video, float32) and
-    per frame (``media_resize.resize_frame``), with the largest pixel difference between the two.
+    per frame (``media.resize.resize_frame``), with the largest pixel difference between the two.
 """
 
 from __future__ import annotations
@@ -167,9 +167,9 @@ def resize_check(path: Path, request: dict, repeats: int) -> dict:
     from torchvision.transforms import functional as TF
 
     from mmreward.data.media import VideoSampling, plan
-    from mmreward.data.media_resize import resize_frame
-    from mmreward.data.media_sampling import video_frame_size
-    from mmreward.data.video_backends import PyAVReader, VideoSource
+    from mmreward.data.media.backends import PyAVReader, VideoSource
+    from mmreward.data.media.resize import resize_frame
+    from mmreward.data.media.sampling import video_frame_size
 
     torch.set_num_threads(1)
     reader = PyAVReader(VideoSource(str(path), path), 1)
