@@ -9,11 +9,13 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 
 httpx = pytest.importorskip("httpx")
 
 from mmreward.models.reward_model import RewardModel  # noqa: E402
+from mmreward.serving.inputs import encode_npy  # noqa: E402
 
 
 def _free_port():
@@ -42,8 +44,10 @@ def test_serve_scores_with_workers_and_drains_in_flight_requests_on_sigterm(tiny
                 time.sleep(0.2)
         assert proc.poll() is None, proc.stdout.read()
         assert httpx.get(base + "/openapi.json").json()["info"]["title"] == "mmreward reward server"
+        # B is a raw .npy video: its in-memory array crosses to the decode worker process.
+        frames = np.random.default_rng(0).integers(0, 256, (8, 24, 32, 3), dtype=np.uint8)
         record = {"id": "v", "prompt": "p", "a": {"media": [{"type": "video", "path": "v0.mp4"}]},
-                  "b": {"media": [{"type": "image", "path": "i0.png"}]}, "label": "A"}
+                  "b": {"media": [{"type": "video", "npy": encode_npy(frames), "fps": 12}]}, "label": "A"}
         answer = {}
 
         def post():
