@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 VALUE = {"A": (1.0, 0.0), "B": (0.0, 1.0), "tie": (0.5, 0.5)}
 
 
-def _default_tools() -> list[str]:
+def default_tools() -> list[str]:
     """`agent.tools.DEFAULT_TOOLS`, imported when a config is made: the tools load torch and PIL."""
     from mmreward.agent.tools import DEFAULT_TOOLS
 
@@ -37,7 +37,7 @@ class JudgeConfig:
     # Backbone: hub id or local directory of the judge VLM (the LoRA base when an adapter is saved).
     backbone: str = ""
     # Tools offered (agent.tools.TOOLS); empty: a plain chain-of-thought judge.
-    tools: list[str] = field(default_factory=lambda: _default_tools())
+    tools: list[str] = field(default_factory=lambda: default_tools())
     # Frames per video shown in the prompt, the select_frames workspace per video, and frames per call.
     initial_frames: int = 4
     workspace_frames: int = 96

@@ -286,8 +286,7 @@ class RewardModel(nn.Module, ScoreMediaMixin):
         """A fresh head model for `mmreward train bt` (`train.bt.BTConfig`: backbone, head, pooling, LoRA, media)."""
         from mmreward.models.backbone import load_model_config, load_processor
 
-        lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                        target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+        lora = cfg.lora_spec()
         # Through our loaders, so a wrong path or an uncached hub id offline is a clear CheckpointError.
         model_type = family_of(load_model_config(cfg.model)).model_type
         contract = cfg.media_contract(load_processor(cfg.model), model_type)

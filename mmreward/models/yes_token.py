@@ -17,7 +17,7 @@ from torch import nn
 
 from mmreward.data.collate import MediaContract, build_unit, candidate_kind, override_contract
 from mmreward.errors import CheckpointError
-from mmreward.models.backbone import FAMILIES, LoraSpec, checkpoint_backbone, family_of, inner_model, load_vlm
+from mmreward.models.backbone import FAMILIES, checkpoint_backbone, family_of, inner_model, load_vlm
 from mmreward.models.checkpoint import (
     CONFIG_NAME,
     check_media,
@@ -249,8 +249,7 @@ class YesTokenScorer(nn.Module, ScoreMediaMixin):
     @classmethod
     def from_bt_config(cls, cfg) -> YesTokenScorer:
         """A yes-token scorer to train with `mmreward train bt` (`train.bt.BTConfig`: VLM, mode, LoRA, media)."""
-        lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                        target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+        lora = cfg.lora_spec()
         scorer = cls.from_vlm(cfg.model, mode=cfg.yes_mode, lora=lora, freeze_vision=cfg.freeze_vision,
                               gradient_checkpointing=cfg.gradient_checkpointing, dtype=cfg.dtype,
                               attn_implementation=cfg.attn_implementation, max_length=cfg.max_length,

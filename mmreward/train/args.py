@@ -7,9 +7,10 @@ field is defined and documented once.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
-from mmreward.agent.judge_scorer import JudgeConfig
+from mmreward.agent.judge_scorer import JudgeConfig, default_tools
+from mmreward.models.backbone import LoraSpec
 
 
 @dataclass
@@ -18,7 +19,7 @@ class JudgeArgs:
 
     # Tools the judge may call (agent.tools.TOOLS): their schemas are rendered into every sequence; empty: a plain
     # chain-of-thought judge.
-    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
+    tools: list[str] = field(default_factory=default_tools)
     # First-look frames per video, the select_frames workspace per video, and frames per call.
     initial_frames: int = JudgeConfig.initial_frames
     workspace_frames: int = JudgeConfig.workspace_frames
@@ -28,6 +29,20 @@ class JudgeArgs:
     tool_max_pixels: int = JudgeConfig.tool_max_pixels
     # Judge template (prompts.JUDGE_TEMPLATES); None picks pairwise_video / pairwise_image / … per record.
     template: str | None = JudgeConfig.template
+
+    def to_judge_config(self, backbone: str, **overrides) -> JudgeConfig:
+        """The `JudgeConfig` these settings describe: every field both dataclasses have, plus `overrides`.
+
+        Judge settings a stage does not expose keep `JudgeConfig`'s defaults, so a field added to `JudgeConfig`
+        later needs no change here.
+
+        Args:
+            backbone: the judge VLM (hub id or directory; the LoRA base when an adapter is saved).
+            **overrides: `JudgeConfig` fields the stage sets itself (e.g. GRPO's `max_turns`).
+        """
+        shared = {f.name: getattr(self, f.name) for f in fields(JudgeConfig)
+                  if f.name not in ("backbone", "tools") and hasattr(self, f.name)}
+        return JudgeConfig(**{**shared, "backbone": backbone, "tools": list(self.tools), **overrides})
 
 
 @dataclass
@@ -49,6 +64,13 @@ class PolicyArgs:
     # Offline smoke runs: when `model` does not exist yet, build a tiny random-weight checkpoint of this family there
     # first (qwen2_vl, qwen2_5_vl, qwen3_vl; `mmreward tiny`). None: `model` must exist or be a hub id.
     tiny_family: str | None = None
+
+    def lora_spec(self) -> LoraSpec | None:
+        """The LoRA settings of this policy, or None when `lora_r` is 0 (all weights train)."""
+        if self.lora_r <= 0:
+            return None
+        return LoraSpec(r=self.lora_r, alpha=self.lora_alpha, dropout=self.lora_dropout,
+                        target_modules=self.lora_target_modules)
 
 
 def ensure_tiny_model(cfg) -> None:

@@ -156,14 +156,10 @@ class FilteredGRPOTrainer(GRPOTrainer):
 
 def judge_config(cfg: JudgeGRPOConfig, backbone: str):
     """The `JudgeConfig` that renders the prompts and is saved with the trained judge."""
-    from mmreward.agent.judge_scorer import JudgeConfig
-
     rounds = cfg.max_tool_calling_iterations if cfg.max_tool_calling_iterations is not None else 3
-    return JudgeConfig(backbone=backbone, tools=list(cfg.tools), initial_frames=cfg.initial_frames,
-                       workspace_frames=cfg.workspace_frames, max_frames_per_call=cfg.max_frames_per_call,
-                       image_max_pixels=cfg.image_max_pixels, tool_max_pixels=cfg.tool_max_pixels,
-                       max_turns=rounds + 1, memory_window=-1, max_new_tokens=cfg.max_completion_length or 512,
-                       template=cfg.template)
+    # TRL's tool loop keeps every returned image (no memory window) and runs `rounds` tool rounds.
+    return cfg.to_judge_config(backbone, max_turns=rounds + 1, memory_window=-1,
+                               max_new_tokens=cfg.max_completion_length or 512)
 
 
 def record_json(record) -> str:
@@ -255,16 +251,17 @@ def lora_config(cfg: JudgeGRPOConfig, model_config=None):
     """peft `LoraConfig` for GRPOTrainer (None without LoRA): TRL wraps the model and disables the adapter
     for the KL reference, so no second model is loaded. Without explicit `lora_target_modules` the targets are
     the model family's (`backbone.lora_targets`)."""
-    if cfg.lora_r <= 0:
+    spec = cfg.lora_spec()
+    if spec is None:
         return None
     from peft import LoraConfig
 
     from mmreward.models.backbone import DEFAULT_LORA_TARGETS, lora_targets
 
-    targets = lora_targets(model_config, cfg.lora_target_modules) if model_config is not None else \
-        cfg.lora_target_modules or DEFAULT_LORA_TARGETS
-    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=targets, bias="none")
+    targets = lora_targets(model_config, spec.target_modules) if model_config is not None else \
+        spec.target_modules or DEFAULT_LORA_TARGETS
+    return LoraConfig(r=spec.r, lora_alpha=spec.alpha, lora_dropout=spec.dropout, target_modules=targets,
+                      bias="none")
 
 
 def _gathered(model):

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+
+from mmreward.agent.judge_scorer import default_tools
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,9 @@ class RFTConfig:
     # Sample every pair in both orders (labels flipped) and keep the right episodes of each, so the kept data
     # holds both orders; with require_swap_agreement the two orders check each other (no extra episodes).
     swap_augment: bool = True
-    # Judge settings (see agent.judge_scorer.JudgeConfig).
-    tools: list[str] = field(default_factory=lambda: ["select_frames", "crop"])
+    # Judge settings used while sampling (see agent.judge_scorer.JudgeConfig; the tools default to
+    # agent.tools.DEFAULT_TOOLS, the one default list).
+    tools: list[str] = field(default_factory=default_tools)
     initial_frames: int = 4
     max_turns: int = 4
     max_new_tokens: int = 512
@@ -161,9 +164,10 @@ def train(cfg: RFTConfig, callbacks=None) -> Path:
     prepare_output_dir(cfg)
     records = read_records(cfg.train_data, cfg.train_split, out)[: cfg.max_records]
     judge = load_scorer(cfg.model, kind="judge")
-    judge.config.tools, judge.config.initial_frames = list(cfg.tools), cfg.initial_frames
-    judge.config.max_turns, judge.config.max_new_tokens = cfg.max_turns, cfg.max_new_tokens
-    judge.config.temperature, judge.config.top_p = cfg.temperature, cfg.top_p
+    # Sample with this stage's settings; the loaded judge's own config stays as it was saved.
+    judge.config = replace(judge.config, tools=list(cfg.tools), initial_frames=cfg.initial_frames,
+                           max_turns=cfg.max_turns, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                           top_p=cfg.top_p)
     kept, stats = sample_and_filter(judge, records, cfg)
     write_trajectories(out / "kept.jsonl", kept)
     (out / "rft_stats.json").write_text(json.dumps({**stats, "config": asdict(cfg)}, indent=2) + "\n")

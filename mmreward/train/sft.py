@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,7 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
 
     def judge_config(self) -> JudgeConfig:
         """The `JudgeConfig` of the judge being trained (saved with it; used to script synthetic traces)."""
-        # Judge settings this config does not expose (added to JudgeConfig later) keep JudgeConfig's defaults.
-        shared = {f.name: getattr(self, f.name) for f in fields(JudgeConfig)
-                  if f.name not in ("backbone", "tools") and hasattr(self, f.name)}
-        return JudgeConfig(backbone=self.model, tools=list(self.tools), **shared)
+        return self.to_judge_config(self.model)
 
 
 def _is_trajectory_file(path: Path) -> bool:
@@ -227,7 +224,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
 
     from mmreward.agent.judge_scorer import JudgeScorer
     from mmreward.agent.tools import tool_schemas
-    from mmreward.models.backbone import LoraSpec, load_vlm
+    from mmreward.models.backbone import load_vlm
     from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
     # Before anything is written: refuse another run's folder, and a latest checkpoint of a different config.
@@ -238,8 +235,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     # Rank 0 first: a recipe YAML is built once into output_dir/data, the other ranks then read it.
     with cfg.main_process_first(desc="loading trajectories"):
         trajectories = load_trajectories(cfg)
-    lora = LoraSpec(r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout,
-                    target_modules=cfg.lora_target_modules) if cfg.lora_r > 0 else None
+    lora = cfg.lora_spec()
     # A judge checkpoint (an earlier SFT / RFT output) keeps full weights in backbone/ and the processor beside it.
     source = Path(cfg.model)
     weights, processor_from = (source / "backbone", source) if (source / "backbone").is_dir() else (cfg.model, None)
