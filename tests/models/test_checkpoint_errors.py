@@ -10,7 +10,7 @@ import torch
 from mmreward.errors import CheckpointError, DependencyError
 from mmreward.models.backbone import load_vlm, resolve_attn_implementation, resolve_model
 from mmreward.models.reward_model import RewardModel
-from mmreward.scoring import load_scorer
+from mmreward.scoring import SCORERS, load_scorer
 
 HUB_ID = "Qwen/Qwen2.5-VL-7B-Instruct"
 
@@ -124,7 +124,7 @@ EDITS = [
     ("unknown head", {"head": "three_layer"}, "head 'three_layer' unknown; choose one of two_layer, linear"),
     ("broken media", {"media": {"video": {}}}, "'media' lacks the key 'image_min_pixels'; undo the edit, or save the "
                                                "model again"),
-    ("unknown scorer", {"scorer": "magic"}, "'scorer' must be one of head, yes_token, clip, judge, got 'magic'; "
+    ("unknown scorer", {"scorer": "magic"}, f"'scorer' must be one of {', '.join(SCORERS)}, got 'magic'; "
                                             "undo the edit, or save the model again"),
     ("not an object", [], "must hold a JSON object of scorer settings, not a list"),
 ]
