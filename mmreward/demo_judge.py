@@ -83,10 +83,13 @@ class JudgeDemoReport:
     stages: dict[str, dict] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # Stages that could not train (e.g. RFT kept no episode), with the reason; their row measures the judge unchanged.
+    notes: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        return {"stages": self.stages, "models": self.models, "timings": self.timings, "seconds": self.seconds}
+        return {"stages": self.stages, "models": self.models, "timings": self.timings, "notes": self.notes,
+                "seconds": self.seconds}
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -268,13 +271,12 @@ def run_judge_demo(out_dir: str | Path, settings: JudgeDemoSettings | None = Non
     from mmreward.data.recipe import build_recipe, load_split
     from mmreward.data.recipe.tool_task import tool_task_recipe
     from mmreward.data.synthetic.tool_task import WHERE_WORDS
+    from mmreward.errors import ConfigError
     from mmreward.models.tiny import make_tiny_vlm
 
     s = settings or JudgeDemoSettings()
     unknown = sorted(set(s.stages) - set(STAGES))
     if unknown:
-        from mmreward.errors import ConfigError
-
         raise ConfigError(f"unknown demo stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}")
     start = time.perf_counter()
     out = Path(out_dir)
@@ -297,7 +299,13 @@ def run_judge_demo(out_dir: str | Path, settings: JudgeDemoSettings | None = Non
             continue
         t0 = time.perf_counter()
         if stage != "untrained":
-            model = runners[stage](model)
+            try:
+                model = runners[stage](model)
+            except ConfigError as err:
+                # RFT with no episode right in both orders: a judge not yet good enough, which is a result to
+                # report (the row then measures the previous judge again), not a reason to stop the demo.
+                logger.warning("%s did not train: %s", stage, err)
+                report.notes[stage] = str(err)
         report.timings[f"{stage}_train"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         report.stages[stage] = measure(model, held_out, s)

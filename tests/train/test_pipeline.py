@@ -63,8 +63,10 @@ def test_sft_rft_grpo_then_score(tiny_checkpoint, one_pair, tmp_path):
     assert all(math.isfinite(x) for x in sft_losses.losses) and sft_losses.losses[-1] < sft_losses.losses[0]
     assert json.loads((sft_out / "mmreward_config.json").read_text())["scorer"] == "judge"
 
+    # One order only (this checks the stages connect; tests/train/test_tool_task.py checks both orders).
     rft_cfg = rft.RFTConfig(model=str(sft_out), train_data=str(one_pair), samples_per_record=2, temperature=0.0,
-                            max_turns=3, output_dir=str(tmp_path / "rft"), **judge,
+                            max_turns=3, output_dir=str(tmp_path / "rft"), swap_augment=False,
+                            require_swap_agreement=False, **judge,
                             sft={"max_steps": 2, "learning_rate": 1e-4, "per_device_train_batch_size": 1,
                                  "initial_frames": 2, **common})
     rft_out = rft.train(rft_cfg)
