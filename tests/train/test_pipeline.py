@@ -58,7 +58,8 @@ def test_sft_rft_grpo_then_score(tiny_checkpoint, one_pair, tmp_path):
     sft_losses = Losses()
     sft_cfg = load_config(sft.SFTConfig, None, {
         "model": str(base), "train_data": str(one_pair), "output_dir": str(tmp_path / "sft"), "max_steps": 100,
-        "learning_rate": 5e-3, "lr_scheduler_type": "constant", "per_device_train_batch_size": 1, **judge, **common})
+        "learning_rate": 5e-3, "lr_scheduler_type": "constant", "per_device_train_batch_size": 1, "swap_augment": False,
+        **judge, **common})
     sft_out = sft.train(sft_cfg, callbacks=[sft_losses])
     assert all(math.isfinite(x) for x in sft_losses.losses) and sft_losses.losses[-1] < sft_losses.losses[0]
     assert json.loads((sft_out / "mmreward_config.json").read_text())["scorer"] == "judge"

@@ -187,7 +187,7 @@ def test_a_tiny_judge_taught_one_trace_runs_a_real_tool_using_episode(tiny_check
     write_jsonl(tmp_path / "one.jsonl", [record])
     cfg = _cfg(tiny_checkpoint, tmp_path / "one.jsonl", tmp_path / "one", max_steps=100, learning_rate=5e-3,
                per_device_train_batch_size=1, lr_scheduler_type="constant", logging_steps=50,
-               tools=["select_frames"], max_new_tokens=160)
+               tools=["select_frames"], max_new_tokens=160, swap_augment=False)
     judge = load_scorer(train(cfg))
     episode = judge.run([record])[0]
     assert episode.tool_calls >= 1 and episode.tool_failures == 0
