@@ -141,7 +141,7 @@ def _videoalign_row(spec: SourceSpec, root: Path, row: int, obj: dict[str, Any])
     else:
         top, count = Counter(dims.values()).most_common(1)[0]
         label, rule = (top if count >= 2 else "tie"), "majority"
-    a, b = (_videoalign_video(obj, side, root) for side in ("A", "B"))
+    a, b = (videoalign_video(obj, side, root) for side in ("A", "B"))
     meta = {**pick(obj, ("A_model", "B_model")), "overall_from": rule}
     return [PreferencePair(id=record_id(None, row), prompt=require_text(obj, "prompt"),
                            a=Candidate(media=[a]), b=Candidate(media=[b]), label=label, dimensions=dims,
@@ -156,7 +156,8 @@ def _videoalign_label(obj: dict[str, Any], key: str) -> str:
     return label
 
 
-def _videoalign_video(obj: dict[str, Any], side: str, root: Path) -> MediaItem:
+def videoalign_video(obj: dict[str, Any], side: str, root: Path) -> MediaItem:
+    """Side "A" or "B" of a VideoAlign-layout row (`path_A`, `fps_A`, `num_frames_A`; VideoGen-RewardBench too)."""
     meta = {}
     for key, kind in ((f"fps_{side}", float), (f"num_frames_{side}", int)):
         if obj.get(key) not in (None, ""):

@@ -44,6 +44,7 @@ from mmreward.data.sources import (
     record_id,
     require_text,
 )
+from mmreward.data.sources.generation import videoalign_video
 from mmreward.data.sources.tables import find_tables, iter_tables
 from mmreward.evaluation.benchmarks.common import (
     check_media_files,
@@ -123,20 +124,9 @@ def _videogen_label(obj: dict, key: str) -> str | None:
     return label
 
 
-def _videogen_video(obj: dict, side: str, root: Path) -> MediaItem:
-    meta = {}
-    for key, kind in ((f"fps_{side}", float), (f"num_frames_{side}", int)):
-        if obj.get(key) not in (None, ""):
-            try:
-                meta[key.rsplit("_", 1)[0]] = kind(float(obj[key]))  # "126.0" -> 126
-            except ValueError:
-                raise BadRow(f"{key} must be a number, got {obj[key]!r}") from None
-    return media_path("video", obj.get(f"path_{side}"), root, meta=meta)
-
-
 def _videogen_row(root: Path, row: int, obj: dict) -> list[Record]:
     human = {key: _videogen_label(obj, key) for key in ("Overall", *VIDEOGEN_DIMENSIONS)}
-    a, b = (_videogen_video(obj, side, root) for side in ("A", "B"))
+    a, b = (videoalign_video(obj, side, root) for side in ("A", "B"))
     meta = {"model_a": obj.get("A_model"), "model_b": obj.get("B_model"), "human": human}
     dims = {d: human[d] for d in VIDEOGEN_DIMENSIONS if human[d] is not None}
     return [PreferencePair(id=record_id(None, row), prompt=require_text(obj, "prompt"), a=Candidate(media=[a]),
