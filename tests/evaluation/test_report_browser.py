@@ -132,7 +132,9 @@ def test_head_run_filters_sorts_searches_and_navigates(report_head_run, open_pag
     assert "videos/v2.mp4" in detail and "sampled frames shown (2.0000 fps)" in detail and "t=0.00s" in detail
     srcs = page.eval_on_selector_all("#detail figure img", "els => els.map(e => e.src)")
     assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
-    assert page.evaluate("[...document.querySelectorAll('#detail img')].every(i => i.complete && i.naturalWidth > 0)")
+    # data: images decode asynchronously: wait (bounded) until every one has decoded, rather than racing it.
+    page.wait_for_function("[...document.querySelectorAll('#detail img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=30_000)
     # A prompt that tries to inject markup is shown as text and runs nothing.
     page.fill("#search", "onerror")
     assert HOSTILE in page.inner_text("#detail .prompt")
@@ -167,7 +169,8 @@ def test_judge_run_shows_trajectories_failures_and_position_flips(report_judge_r
     assert evicted.count() == 6  # 3 frames of the first look, per order
     assert evicted.first.get_attribute("title").startswith("evicted by the memory window")
     assert page.locator("#detail figure.evicted img").count() == 6  # the pixels were kept for the report
-    assert page.evaluate("[...document.querySelectorAll('#detail figure img')].every(i => i.naturalWidth > 0)")
+    page.wait_for_function("[...document.querySelectorAll('#detail figure img')].every(i => i.complete && "
+                           "i.naturalWidth > 0)", timeout=30_000)
     assert 'verdict: {"VQ":"B","MQ":"B","TA":"B","overall":"B"}' in detail
     assert not dialogs
     _offline(requests)
