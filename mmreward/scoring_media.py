@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from mmreward.data.media_arrays import host_array
+from mmreward.data.media.arrays import host_array
 from mmreward.data.schema import Candidate, MediaItem, PointwiseRecord, PreferencePair
 from mmreward.scoring_types import ScoringError
 

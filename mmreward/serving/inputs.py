@@ -230,7 +230,7 @@ def _npy_item(item: dict, policy: MediaPolicy, where: str) -> tuple[np.ndarray, 
 
 
 def _b64(payload: str) -> bytes:
-    from mmreward.data.media_fetch import read_base64
+    from mmreward.data.media.fetch import read_base64
 
     return read_base64(payload, "npy")
 

@@ -47,7 +47,7 @@ class MediaItem:
     frame list (or a video's declared rate). ``base_dir`` is not serialised and not compared.
 
     In code (never in JSON), ``array`` may be the source instead: a PIL image, numpy array or torch tensor
-    (``mmreward.data.media_arrays`` validates it; a video array needs ``fps``). It is not serialised, and
+    (``mmreward.data.media.arrays`` validates it; a video array needs ``fps``). It is not serialised, and
     not compared (its ``cache_key`` is a content hash).
     """
 
@@ -91,7 +91,7 @@ class MediaItem:
         if self.bytes is not None:
             return "sha1:" + hashlib.sha1(self.data() or b"").hexdigest()
         if self.array is not None:
-            from mmreward.data.media_arrays import array_key  # content hash: a reused buffer is a new key
+            from mmreward.data.media.arrays import array_key  # content hash: a reused buffer is a new key
 
             return array_key(self.array)
         return tuple(str(p) for p in self.frame_paths())
