@@ -25,6 +25,11 @@ class TokenBudgetError(DataError):
     """A sequence does not fit `max_length` even after the allowed resampling."""
 
 
+# Frames per video for LLaVA-OneVision when neither the caller nor the processor names a count: the 32 its
+# evaluations (lmms-eval) sample uniformly.
+LLAVA_ONEVISION_FRAMES = 32
+
+
 @dataclass
 class MediaContract:
     """How images and videos become pixels; saved in checkpoints so scoring matches training.
@@ -69,6 +74,14 @@ class MediaContract:
         tile = processor.image_processor.size["height"] * processor.image_processor.size["width"]
         frame = processor.video_processor.size["height"] * processor.video_processor.size["width"]
         max_tiles = getattr(processor.image_processor, "max_patches", None) or 1
+        pinpoints = getattr(processor.image_processor, "image_grid_pinpoints", None)
+        if pinpoints:
+            # LLaVA-OneVision (anyres): an image keeps detail up to the largest grid resolution; every video has
+            # the same number of frames, as the model stacks a batch's videos into one tensor.
+            max_tiles = max(h * w for h, w in pinpoints) // tile
+            if nframes is None:
+                nframes = getattr(processor.video_processor, "num_frames", None) or LLAVA_ONEVISION_FRAMES
+                logger.info("LLaVA-OneVision samples a fixed %d frames per video (not %s fps)", nframes, fps)
         sampling = VideoSampling.qwen_defaults(factor, fps=None if nframes else fps, nframes=nframes,
                                                min_pixels=frame, max_pixels=frame)
         return cls(video=sampling, image_min_pixels=tile, image_max_pixels=max_tiles * tile)
@@ -211,6 +224,14 @@ def load_unit_media(unit: Unit, contract: MediaContract, nframes: int | None = N
 
 def _processor_kwargs(processor, images, videos, family, contract: MediaContract) -> dict:
     kwargs: dict = {}
+    if family.media_kind == "llava_onevision":
+        # One sample: with several images the processor and the model both switch from anyres tiles to one base
+        # tile per image (LLaVA-OneVision's multi-image mode), which a flat list would not tell them.
+        if images:
+            kwargs["images"] = [images]
+        if videos:
+            kwargs["videos"] = [v.frames for v in videos]
+        return kwargs
     if family.media_kind == "internvl":
         # Tiling processors take the media as loaded (within the contract's budget) and cut their own tiles; the
         # frames were sampled by the media path, so the processor must not sample again.
@@ -339,8 +360,25 @@ def pad_batch(encodings: list[dict], pad_token_id: int) -> dict:
     others = {k for e in encodings for k in e} - set(_ROW_KEYS)
     for key in sorted(others):
         parts = [e[key] for e in encodings if key in e]
-        batch[key] = torch.cat(parts, dim=0)
+        batch[key] = torch.cat(_same_shape(key, parts), dim=0)
     return batch
+
+
+def _same_shape(key: str, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Make per-row vision tensors concatenable along the batch dimension.
+
+    LLaVA-OneVision's images are (images, tiles, C, H, W) with as many tiles as the row's largest image needs; the
+    model reads only each image's own tiles, so rows are zero-padded to the batch's largest tile count (what its
+    processor does within a batch). Its videos are (videos, frames, C, H, W) and every frame becomes tokens, so rows
+    with different frame counts cannot share a batch: a `DataError` says so instead of a shape error.
+    """
+    if len(parts) < 2 or parts[0].dim() != 5 or len({p.shape[1] for p in parts}) == 1:
+        return parts
+    if key == "pixel_values":
+        tiles = max(p.shape[1] for p in parts)
+        return [torch.nn.functional.pad(p, (0, 0, 0, 0, 0, 0, 0, tiles - p.shape[1])) for p in parts]
+    raise DataError(f"{key}: rows with {sorted({p.shape[1] for p in parts})} frames per video cannot share a "
+                    "batch for this model family; sample a fixed number of frames (nframes) for every video")
 
 
 __all__ = ["MediaContract", "MediaError", "TokenBudgetError", "Unit", "build_unit", "candidate_kind",

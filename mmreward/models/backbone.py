@@ -238,9 +238,25 @@ def load_processor(name_or_path: str | Path):
 
     source = resolve_model(name_or_path)
     try:
-        return AutoProcessor.from_pretrained(source)
+        processor = AutoProcessor.from_pretrained(source)
     except (OSError, ValueError, KeyError) as err:
         raise _load_error(source, "processor and tokenizer", err) from err
+    _render_strings(processor)
+    return processor
+
+
+def _render_strings(processor) -> None:
+    """Give a processor whose shipped template drops string content (LLaVA-OneVision's renders content parts only,
+    so a string system prompt or reply would vanish) its family's tool template, which renders content parts byte
+    for byte alike and strings as well. Keyed on the template text, like `agent.protocol.chat_template_for`."""
+    from mmreward.models.tiny import shipped_chat_template
+
+    template = getattr(processor, "chat_template", None)
+    for family in FAMILIES.values():
+        if not family.string_content and template == shipped_chat_template(family.chat_template):
+            processor.chat_template = shipped_chat_template(family.tools_template)
+            if getattr(processor, "tokenizer", None) is not None:
+                processor.tokenizer.chat_template = processor.chat_template
 
 
 def _not_a_vlm(folder: Path) -> str:

@@ -57,8 +57,13 @@ class Family:
     vision_modules: tuple[str, ...] = ("visual",)
     # peft target_modules regex for LoRA on the language model.
     lora_targets: str = DEFAULT_LORA_TARGETS
-    # How media reach the processor: "qwen" (pixel budgets, grid_thw, M-RoPE) or "internvl" (448-pixel tiles).
+    # How media reach the processor: "qwen" (pixel budgets, grid_thw, M-RoPE), "internvl" (448-pixel tiles) or
+    # "llava_onevision" (anyres tiles per image, a fixed number of 384-pixel frames per video).
     media_kind: str = "qwen"
+    # Whether the shipped template renders a message whose content is a plain string. LLaVA-OneVision's renders
+    # only content parts (a string system prompt or reply becomes an empty turn), so `load_processor` gives such a
+    # processor the family's `tools_template` (identical on content parts) to render everything with.
+    string_content: bool = True
 
     @property
     def factor(self) -> int:
@@ -89,6 +94,17 @@ FAMILIES: dict[str, Family] = {
     "internvl": Family("internvl", 14, video_metadata=False, video_fps_kwarg=False, chat_template="internvl3.jinja",
                        tools_template="internvl_tools.jinja", vision_modules=("vision_tower", "multi_modal_projector"),
                        media_kind="internvl"),
+    # LLaVA-OneVision (SigLIP + MLP projector + a Qwen2 language model; LLaVA-Critic is this architecture), as
+    # transformers' converter writes the "-hf" checkpoints (llava-hf/llava-onevision-qwen2-*-ov-hf): anyres image
+    # tiles of 384 plus the base image, video frames as one pooled tile each. Its template (the converter's, kept
+    # in agent/templates/ as TRL does not ship it) has no tools and drops string content, so the processor renders
+    # with our tool template (identical on content parts; `string_content`) and calls use Qwen2.5's Hermes format.
+    # Its `image_newline` (one learned vector after each row of image features) is a parameter, not a module: it is
+    # not part of the frozen tower; LoRA leaves it fixed, full fine-tuning trains it with the language model.
+    "llava_onevision": Family("llava_onevision", 14, video_metadata=False, video_fps_kwarg=False,
+                              chat_template="llava_onevision.jinja", tools_template="llava_onevision_tools.jinja",
+                              vision_modules=("vision_tower", "multi_modal_projector"),
+                              media_kind="llava_onevision", string_content=False),
 }
 
 # The family of text that names none (a bare tokenizer, a completion): every supported family uses these markers.

@@ -174,6 +174,56 @@ def _internvl_processor(spec, tokenizer, chat_template: str):
                              image_seq_length=_internvl_tokens_per_tile(spec), chat_template=chat_template)
 
 
+def _llava_onevision_config(spec, tokenizer, size):
+    """LLaVA-OneVision: a SigLIP vision tower (no pooling head) on 42-pixel tiles (3x3 patches of 14: odd, like the
+    real 27x27, so video pooling rounds up as it does there), a two-layer GELU projector, a learned image-newline
+    vector, anyres grid pinpoints of 1-4 tiles a side (so `anyres_max_9` downscales large grids, as on the real
+    1-6), and a Qwen2 language model; "full" feature selection from the last layer, as the converter writes it."""
+    from transformers import LlavaOnevisionConfig
+
+    text = _text_config(tokenizer, size)
+    text.update(model_type="qwen2", rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})
+    vision = dict(model_type="siglip_vision_model", hidden_size=size.vision_hidden,
+                  num_hidden_layers=size.vision_depth, num_attention_heads=size.vision_heads,
+                  intermediate_size=2 * size.vision_hidden, image_size=_OV_TILE, patch_size=spec.patch_size,
+                  vision_use_head=False)
+    return LlavaOnevisionConfig(text_config=text, vision_config=vision, image_grid_pinpoints=_ov_pinpoints(),
+                                image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+                                video_token_id=tokenizer.convert_tokens_to_ids("<video>"),
+                                vision_feature_select_strategy="full", vision_feature_layer=-1)
+
+
+# LLaVA-OneVision's SigLIP reads 384-pixel tiles; the tiny checkpoint uses 42 (3x3 patches of 14).
+_OV_TILE = 42
+# Frames per video when the caller names no count (the tiny video processor's `num_frames`).
+_OV_FRAMES = 4
+
+
+def _ov_pinpoints() -> list[list[int]]:
+    """Anyres resolutions: every grid of 1-4 tiles a side (the real checkpoints: 1-6 tiles of 384)."""
+    return [[_OV_TILE * h, _OV_TILE * w] for h in range(1, 5) for w in range(1, 5)]
+
+
+def _llava_onevision_processor(spec, tokenizer, chat_template: str):
+    """LLaVA-OneVision image processor (anyres tiles + the base image, padded to square; mean = std = 0.5, the
+    SigLIP statistics the real processors carry), video processor (one tile per frame), 9 tokens per tile."""
+    from transformers import (
+        LlavaOnevisionImageProcessor,
+        LlavaOnevisionProcessor,
+        LlavaOnevisionVideoProcessor,
+    )
+
+    tile = {"height": _OV_TILE, "width": _OV_TILE}
+    norm = {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+    image_processor = LlavaOnevisionImageProcessor(size=tile, image_grid_pinpoints=_ov_pinpoints(), **norm)
+    video_processor = LlavaOnevisionVideoProcessor(size=tile, num_frames=_OV_FRAMES, **norm)
+    return LlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                   video_processor=video_processor,
+                                   num_image_tokens=(_OV_TILE // spec.patch_size) ** 2,
+                                   vision_feature_select_strategy="full", vision_aspect_ratio="anyres_max_9",
+                                   chat_template=chat_template)
+
+
 BUILDERS: dict[str, TinyBuilder] = {
     "qwen2_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
     "qwen2_5_vl": TinyBuilder(_qwen_vl_config, _qwen_vl_processor),
@@ -183,4 +233,6 @@ BUILDERS: dict[str, TinyBuilder] = {
     "internvl": TinyBuilder(_internvl_config, _internvl_processor, extra_special={
         "start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
         "video_token": "<video>"}),
+    "llava_onevision": TinyBuilder(_llava_onevision_config, _llava_onevision_processor, extra_special={
+        "image_token": "<image>", "video_token": "<video>"}),
 }
