@@ -3,19 +3,30 @@
     python tools/load_test_serve.py                          # tiny random model, generated images + videos
     python tools/load_test_serve.py --model CKPT --records 512 --clients 16 --num-workers 4
 
-Starts `mmreward serve` as a child process on 127.0.0.1 (a free port), then:
-1. in process: `scorer.score(records)` once, for the reference records/s (same batch size and workers);
-2. 16 clients (threads) send the records in small requests as fast as the server answers;
+Starts `mmreward serve` as a child process on 127.0.0.1 (a free port), then measures three phases:
+1. in process: one `scorer.score(records)` call (the reference records/s);
+2. N clients (threads) send the records in small requests as fast as the server answers;
 3. the same with 1 client (to show what batching buys).
-Prints records/s and its ratio to in-process scoring, p50/p95 request latency, 5xx count and the server's peak RSS
-(children included). Bounded: at most --records records per phase and --time-limit seconds overall.
+
+The comparison is like for like, and the report states what each side got: the same records (pixels, prompts),
+the same batch size, decode workers and torch threads, and the same media cache state: every phase reads its own
+byte-identical copy of the media files (the media cache is keyed by path), so each starts with a cold cache on
+both sides. Both sides are warmed up (model, allocator) on a further copy first. The clients send pre-serialised
+bodies over keep-alive connections (stdlib `http.client`), so that the measuring process takes as little as it
+can of the CPUs the server and the in-process reference share; its CPU time is printed too.
+
+Prints records/s and its ratio to in-process scoring, p50/p95 request latency, 5xx count, CPU seconds per record
+(server process and its children, in-process reference), the server's peak RSS (children included) and the load
+average. Bounded: --records records per phase and --time-limit seconds overall.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+PHASES = ("warmup", "in_process", "clients", "one_client")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -31,45 +44,55 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_media(root: Path) -> list[dict]:
-    """A few images and videos under root; records alternate image and video candidates."""
+def make_media(root: Path, n: int = 8) -> list[dict]:
+    """n media files under root/<phase>/ for each phase (byte-identical copies); items alternate image / video.
+
+    Returns:
+        The media items (paths relative to a phase folder).
+    """
     import numpy as np
     from PIL import Image
 
     from mmreward.data.synthetic import write_index_video
 
     rng = np.random.default_rng(0)
+    first = root / PHASES[0]
+    first.mkdir(parents=True, exist_ok=True)
     items = []
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(root / f"i{i}.png")
-        write_index_video(root / f"v{i}.mp4", 24, fps=12, height=64, width=96)
+    for i in range(max(1, n // 2)):
+        Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(first / f"i{i}.png")
+        write_index_video(first / f"v{i}.mp4", 24, fps=12, height=64, width=96)
         items += [{"type": "image", "path": f"i{i}.png"}, {"type": "video", "path": f"v{i}.mp4"}]
+    for phase in PHASES[1:]:
+        shutil.copytree(first, root / phase)
     return items
 
 
-def make_records(items: list[dict], n: int) -> list[dict]:
-    return [{"id": f"r{i}", "prompt": f"a shape, take {i}", "media": [items[i % len(items)]],
+def make_records(items: list[dict], n: int, phase: str) -> list[dict]:
+    """n pointwise records over the items of one phase's media copy (same prompts in every phase)."""
+    return [{"id": f"r{i}", "prompt": f"a shape, take {i}",
+             "media": [{**items[i % len(items)], "path": f"{phase}/{items[i % len(items)]['path']}"}],
              "response": None} for i in range(n)]
 
 
-def start_server(model: str, root: Path, args) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, root: Path, args) -> tuple[subprocess.Popen, int]:
     import httpx
 
     port = _free_port()
     cmd = [sys.executable, "-m", "mmreward.cli", "serve", "--model", model, "--port", str(port), "--media-root",
            str(root), "--max-batch-size", str(args.batch_size), "--max-wait-ms", str(args.max_wait_ms),
-           "--num-workers", str(args.num_workers)]
+           "--num-workers", str(args.num_workers), "--threads", str(args.threads)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(url + "/health").status_code == 200:
-                return proc, url
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc, port
         except httpx.TransportError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit("the server did not start within 300 s")
+    raise SystemExit(f"the server did not start within 300 s (exit code {proc.poll()}); run its command to see "
+                     f"why: {' '.join(cmd)}")
 
 
 class RSSWatch(threading.Thread):
@@ -93,27 +116,48 @@ class RSSWatch(threading.Thread):
             time.sleep(0.05)
 
 
-def run_clients(url: str, records: list[dict], clients: int, per_request: int, deadline: float) -> dict:
-    import httpx
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its live children."""
+    import psutil
 
-    requests = [records[i:i + per_request] for i in range(0, len(records), per_request)]
-    lock, latencies, statuses, next_index = threading.Lock(), [], [], [0]
+    total = 0.0
+    proc = psutil.Process(pid)
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_clients(port: int, records: list[dict], clients: int, per_request: int, deadline: float) -> dict:
+    """Send the records in requests of `per_request` from `clients` threads; records/s, latency, statuses."""
+    bodies = [json.dumps({"records": records[i:i + per_request]}).encode()
+              for i in range(0, len(records), per_request)]
+    lock, latencies, statuses, sent, next_index = threading.Lock(), [], [], [0], [0]
 
     def worker():
-        with httpx.Client(timeout=600) as http:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        try:
             while time.monotonic() < deadline:
                 with lock:
-                    if next_index[0] >= len(requests):
+                    if next_index[0] >= len(bodies):
                         return
-                    body = requests[next_index[0]]
+                    n = next_index[0]
                     next_index[0] += 1
                 start = time.perf_counter()
-                response = http.post(url + "/score", json={"records": body})
+                conn.request("POST", "/score", bodies[n], {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
                 with lock:
                     latencies.append(time.perf_counter() - start)
-                    statuses.append(response.status_code)
+                    statuses.append(response.status)
+                    sent[0] += min(per_request, len(records) - n * per_request)
+        finally:
+            conn.close()
 
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for t in threads:
         t.start()
@@ -121,28 +165,70 @@ def run_clients(url: str, records: list[dict], clients: int, per_request: int, d
         t.join()
     elapsed = time.perf_counter() - start
     latencies.sort()
-    done = sum(len(r) for r in requests[:len(statuses)])
-    return {"records_per_s": done / elapsed, "requests": len(statuses),
-            "p50_s": latencies[len(latencies) // 2], "p95_s": latencies[int(len(latencies) * 0.95) - 1 or 0],
-            "5xx": sum(1 for s in statuses if s >= 500), "non_200": sum(1 for s in statuses if s != 200)}
+    return {"records": sent[0], "records_per_s": round(sent[0] / elapsed, 1), "requests": len(statuses),
+            "p50_s": round(latencies[len(latencies) // 2], 4),
+            "p95_s": round(latencies[max(0, int(len(latencies) * 0.95) - 1)], 4),
+            "5xx": sum(1 for s in statuses if s >= 500), "non_200": sum(1 for s in statuses if s != 200),
+            "client_cpu_s": round(time.process_time() - cpu, 2)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="reward model checkpoint (default: a tiny random head model)")
-    parser.add_argument("--records", type=int, default=256)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--per-request", type=int, default=2, help="records per request")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-wait-ms", type=float, default=5.0)
-    parser.add_argument("--num-workers", type=int, default=0)
-    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole run")
-    args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    deadline = time.monotonic() + args.time_limit
+def server_phase(port: int, pid: int, records: list[dict], clients: int, args, deadline: float) -> dict:
+    """One client phase, with the server's CPU seconds per record."""
+    before = cpu_seconds(pid)
+    out = run_clients(port, records, clients, args.per_request, deadline)
+    out["server_cpu_ms_per_record"] = round(1000 * (cpu_seconds(pid) - before) / max(1, out["records"]), 2)
+    return out
+
+
+def _children_cpu() -> float:
+    # DataLoader workers are children that have exited when `score` returns: their time is in RUSAGE_CHILDREN.
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def in_process(model: str, root: Path, items: list[dict], args) -> dict:
+    """The reference: one `scorer.score` call on the phase's records, after a warm-up on the warm-up copy."""
+    import torch
+
     from mmreward.data.schema import parse_record
     from mmreward.scoring import load_scorer
 
+    torch.set_num_threads(args.threads)
+    scorer = load_scorer(model)
+    warm = [parse_record(r, base_dir=root) for r in make_records(items, args.batch_size, "warmup")]
+    scorer.score(warm, batch_size=args.batch_size, progress=False)
+    parsed = [parse_record(r, base_dir=root) for r in make_records(items, args.records, "in_process")]
+    cpu, start = time.process_time() + _children_cpu(), time.perf_counter()
+    scorer.score(parsed, batch_size=args.batch_size, num_workers=args.num_workers, progress=False)
+    elapsed = time.perf_counter() - start
+    cpu = time.process_time() + _children_cpu() - cpu
+    return {"records": len(parsed), "records_per_s": round(len(parsed) / elapsed, 1),
+            "cpu_ms_per_record": round(1000 * cpu / len(parsed), 2)}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="reward model checkpoint (default: a tiny random head model)")
+    parser.add_argument("--records", type=int, default=1024, help="records per phase")
+    parser.add_argument("--media", type=int, default=8, help="distinct media files (half images, half videos)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--per-request", type=int, default=2, help="records per request")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="server --max-batch-size and the in-process batch_size")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0)
+    parser.add_argument("--num-workers", type=int, default=0, help="decode workers, on both sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, on both sides")
+    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole run")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    deadline = time.monotonic() + args.time_limit
+    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="mmreward-load-"))
     model = args.model
     if model is None:
@@ -151,33 +237,33 @@ def main() -> None:
 
         RewardModel.build(make_tiny_vlm(work / "tiny", family="qwen2_5_vl")).save_pretrained(work / "rm")
         model = str(work / "rm")
-    records = make_records(make_media(work), args.records)
-    scorer = load_scorer(model)
-    parsed = [parse_record(r, base_dir=work) for r in records]
-    scorer.score(parsed[:args.batch_size], batch_size=args.batch_size, progress=False)  # warm-up
-    from mmreward.data.media import clear_media_cache
-
-    clear_media_cache()
-    start = time.perf_counter()
-    scorer.score(parsed, batch_size=args.batch_size, num_workers=args.num_workers, progress=False)
-    in_process = len(parsed) / (time.perf_counter() - start)
-    del scorer
-    proc, url = start_server(model, work, args)
+    root = work / "media"
+    items = make_media(root, args.media)
+    reference = in_process(model, root, items, args)
+    proc, port = start_server(model, root, args)
     watch = RSSWatch(proc.pid)
     watch.start()
     try:
-        run_clients(url, records[:args.batch_size], 1, args.per_request, deadline)  # warm-up
-        many = run_clients(url, records, args.clients, args.per_request, deadline)
-        one = run_clients(url, records, 1, args.per_request, deadline)
+        run_clients(port, make_records(items, args.batch_size, "warmup"), 1, args.per_request, deadline)
+        many = server_phase(port, proc.pid, make_records(items, args.records, "clients"), args.clients, args,
+                            deadline)
+        one = server_phase(port, proc.pid, make_records(items, args.records, "one_client"), 1, args, deadline)
     finally:
         watch.stop.set()
         proc.terminate()
         proc.wait(60)
-    report = {"records": len(records), "in_process_records_per_s": round(in_process, 2),
-              f"clients_{args.clients}": many, "clients_1": one,
-              f"ratio_{args.clients}_clients": round(many["records_per_s"] / in_process, 3),
-              "ratio_1_client": round(one["records_per_s"] / in_process, 3),
-              "server_peak_rss_mb": round(watch.peak / 2**20, 1)}
+        shutil.rmtree(work, ignore_errors=True)
+    report = {
+        "setup": {"records_per_phase": args.records, "distinct_media": len(items), "per_request": args.per_request,
+                  "batch_size": args.batch_size, "max_wait_ms": args.max_wait_ms, "num_workers": args.num_workers,
+                  "torch_threads": args.threads, "media_cache": "cold at the start of every phase, both sides",
+                  "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
+                  "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "in_process": reference, f"clients_{args.clients}": many, "clients_1": one,
+        f"ratio_{args.clients}_clients": round(many["records_per_s"] / reference["records_per_s"], 3),
+        "ratio_1_client": round(one["records_per_s"] / reference["records_per_s"], 3),
+        "server_peak_rss_mb": round(watch.peak / 2**20, 1),
+    }
     print(json.dumps(report, indent=2))
 
 

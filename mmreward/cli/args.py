@@ -88,6 +88,8 @@ def _args_serve(srv: argparse.ArgumentParser) -> None:
     srv.add_argument("--max-batch-size", type=int, default=32, help="records merged into one engine batch")
     srv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for batch company")
     srv.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
+    srv.add_argument("--threads", type=int, default=None,
+                     help="torch threads of the server process (default: CPUs - 1 - num workers, at least 1)")
     srv.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body")
     srv.add_argument("--max-records", type=int, default=1024, help="most records per request")
     srv.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")

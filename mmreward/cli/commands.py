@@ -194,7 +194,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              max_body_bytes=int(args.max_body_mb * (1 << 20)), max_records=args.max_records,
                              max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
                              num_workers=args.num_workers)
-    serve(scorer, settings, host=args.host, port=args.port)
+    serve(scorer, settings, host=args.host, port=args.port, torch_threads=args.threads)
     return 0
 
 
