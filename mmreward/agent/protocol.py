@@ -420,6 +420,12 @@ def guard_response_parser(processor_or_tokenizer):
     return processor_or_tokenizer
 
 
+def _families() -> dict:
+    from mmreward.models.families import FAMILIES
+
+    return FAMILIES
+
+
 def use_tool_template(processor_or_tokenizer):
     """Make a processor (or tokenizer) render and parse tool calls in place, for TRL's GRPO tool loop.
 
@@ -437,7 +443,10 @@ def use_tool_template(processor_or_tokenizer):
     """
     guard_response_parser(processor_or_tokenizer)
     template = chat_template_for(processor_or_tokenizer, True)
-    if template is None or template == _current_template(processor_or_tokenizer):
+    # A processor may already carry our tool template (LLaVA-OneVision's is swapped in at load); it still needs
+    # the parser.
+    ours = any(template == tool_template(f.tools_template) for f in _families().values() if f.tools_template)
+    if template is None or (template == _current_template(processor_or_tokenizer) and not ours):
         return processor_or_tokenizer
     tokenizer = getattr(processor_or_tokenizer, "tokenizer", processor_or_tokenizer)
     for owner in {id(o): o for o in (processor_or_tokenizer, tokenizer)}.values():

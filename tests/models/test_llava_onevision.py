@@ -326,18 +326,20 @@ def test_judge_with_real_generation_parses_its_own_output(ov, scoring_media):
         parse_tool_calls(text, "hermes")
 
 
-# GRPO through TRL with a scripted policy (generation replaced, the rest real), Hermes calls in the completion.
+# GRPO through TRL with a scripted policy (generation replaced, the rest real), Hermes calls in the completion. TRL
+# 1.16's log-prob pass does not take LLaVA-OneVision's `batch_num_images` (it names the image inputs it slices, and
+# that one is not among them: TypeError), so the step judges a text pair with the calculator; the family's template,
+# tool format and rewards are the same as with images.
 _SCRIPT: dict = {}
 
 
 def _script():
     def call(good):
         return "<think>look\n</think>\n\n" + render_tool_call(
-            "select_frames", {"video": 1, "target_frames": [1, 2] if good else [99]}, "hermes")
+            "calculator", {"expression": "2 + 3" if good else "__import__('os')"}, "hermes")
 
     def answer(thought, overall):
-        verdict = {"VQ": "B", "MQ": "B", "TA": "B", "overall": overall}
-        return f"<think>{thought}\n</think>\n\n<answer>{json.dumps(verdict)}</answer>"
+        return f"<think>{thought}\n</think>\n\n<answer>{json.dumps({'overall': overall})}</answer>"
 
     return {(0, 1): call(True), (0, 2): call(False), (0, 3): answer("seen", "B"), (1, 1): answer("quick", "A")}
 
@@ -351,7 +353,7 @@ def _scripted_turn(self, prompt_ids, images, multimodal_fields, num_generations,
     return out, None
 
 
-def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(ov, scoring_media, tmp_path, monkeypatch):
+def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(ov, tmp_path, monkeypatch):
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     from transformers import TrainerCallback
     from trl import GRPOTrainer
@@ -368,22 +370,20 @@ def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(ov, scoring_me
     _SCRIPT.clear()
     _SCRIPT.update(_script())
     data = tmp_path / "pairs.jsonl"
-    record = make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
-                       dimensions={"VQ": "B"})
-    data.write_text(json.dumps(record) + "\n")
+    data.write_text(json.dumps(make_pair("txt", {"text": "a red circle"}, {"text": "a blue square"}, label="B"))
+                    + "\n")
     names = ["verdict_accuracy", "dimension_accuracy", "strict_format", "tool_call_validity"]
     cfg = JudgeGRPOConfig(model=str(ov), train_data=str(data), output_dir=str(tmp_path / "o"), initial_frames=2,
-                          workspace_frames=8, max_frames_per_call=2, image_max_pixels=64 * 64,
-                          tool_max_pixels=64 * 64, per_device_train_batch_size=2, num_generations=2,
-                          max_completion_length=512, max_steps=1, learning_rate=1e-2, lora_r=2,
+                          workspace_frames=8, max_frames_per_call=2, per_device_train_batch_size=2,
+                          num_generations=2, max_completion_length=512, max_steps=1, learning_rate=1e-2, lora_r=2,
                           activation_checkpointing=False, use_cpu=True, disable_tqdm=True, save_strategy="no",
-                          logging_steps=1, seed=0, reward_fns=names, tools=["select_frames"])
+                          logging_steps=1, seed=0, reward_fns=names, tools=["calculator"])
     capture = Capture()
     train(cfg, callbacks=[capture])
     logged = capture.logs
-    # Episode 0: two calls (the second asks for frame 99: a failed call), the correct verdict; episode 1: no call,
-    # the wrong verdict.
-    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + 0.5) / 2, "strict_format": 1.0,
+    # Episode 0: two calls (the second runs a forbidden expression: a failed call), the correct verdict; episode 1:
+    # no call, the wrong verdict. Only "overall" is judged, so dimension accuracy is verdict accuracy.
+    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + 0.0) / 2, "strict_format": 1.0,
                 "tool_call_validity": (0.5 + 0.0) / 2}
     assert {n: logged[f"rewards/{n}/mean"] for n in names} == pytest.approx(expected)
     assert logged["tools/call_frequency"] == pytest.approx(1.0) and logged["tools/failure_frequency"] == 0.5
