@@ -36,7 +36,8 @@ TRL keeps every tool image in context (no visual memory window), so the saved ju
 `output_dir` is a judge checkpoint. R1-Reward's StableReinforce advantage filter (3-sigma rule) has no TRL
 option: `advantage_filter_sigma` adds it by wrapping TRL's advantage computation (`FilteredGRPOTrainer`).
 VR-Thinker's curiosity term is the `tool_curiosity` reward, and `evidence_hit` pays for tool calls whose replies
-contain the record's evidence (`meta["evidence"]`).
+contain the record's evidence (`meta["evidence"]`). InternVL (tiled images) trains through
+`train.grpo_tiles.TiledImagesGRPOTrainer`, which works around TRL 1.16's tool-image path for tiling processors.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from transformers import TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
 from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs, ensure_tiny_model
+from mmreward.train.grpo_tiles import TiledImagesGRPOTrainer, tile_consistent_processor
 from mmreward.train.reward_fns import REWARD_FNS
 
 logger = logging.getLogger(__name__)
@@ -152,6 +154,26 @@ class FilteredGRPOTrainer(GRPOTrainer):
             dropped = int(((before != 0) & (output["advantages"] == 0)).sum())
             self._metrics["train"]["advantage_filter/dropped"].append(float(dropped))
         return output
+
+
+class FilteredTiledGRPOTrainer(FilteredGRPOTrainer, TiledImagesGRPOTrainer):
+    """The advantage filter on a tiling processor's trainer (InternVL; see `train.grpo_tiles`)."""
+
+
+def trainer_class(cfg: JudgeGRPOConfig, family) -> type[GRPOTrainer]:
+    """The GRPOTrainer (sub)class for this config and model family.
+
+    Args:
+        cfg: the config (`advantage_filter_sigma` adds R1-Reward's filter).
+        family: the policy's `models.families.Family`; InternVL's tiles need `TiledImagesGRPOTrainer`.
+
+    Returns:
+        The class to instantiate.
+    """
+    filtered = cfg.advantage_filter_sigma is not None
+    if family.media_kind == "internvl":
+        return FilteredTiledGRPOTrainer if filtered else TiledImagesGRPOTrainer
+    return FilteredGRPOTrainer if filtered else GRPOTrainer
 
 
 def judge_config(cfg: JudgeGRPOConfig, backbone: str):
@@ -314,9 +336,10 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
         # The same tool settings as JudgeScorer.run, so episodes at training and at inference look alike.
         environment = env_factory(tools=tuple(cfg.tools), workspace_frames=cfg.workspace_frames,
                                   max_frames_per_call=cfg.max_frames_per_call, max_pixels=cfg.tool_max_pixels)
-    trainer_cls = FilteredGRPOTrainer if cfg.advantage_filter_sigma is not None else GRPOTrainer
-    trainer = trainer_cls(
-        model=model, processing_class=processor, reward_funcs=rewards, args=cfg,
+    # TRL gets a processor whose image processor tiles as the processor does (InternVL; `train.grpo_tiles`);
+    # the judge is saved with the loaded one.
+    trainer = trainer_class(cfg, family)(
+        model=model, processing_class=tile_consistent_processor(processor), reward_funcs=rewards, args=cfg,
         train_dataset=prompt_dataset(train_records, config),
         eval_dataset=prompt_dataset(eval_records, config) if evaluate else None,
         peft_config=lora_config(cfg, model.config), environment_factory=environment,
