@@ -85,7 +85,7 @@ def _args_serve(srv: argparse.ArgumentParser) -> None:
     srv.add_argument("--port", type=int, default=8000)
     srv.add_argument("--media-root", help="server-side media paths must lie under this folder (default: refused)")
     srv.add_argument("--allow-urls", action="store_true", help="fetch http(s) media URLs (size and time limited)")
-    srv.add_argument("--max-batch-size", type=int, default=32, help="records merged into one engine batch")
+    srv.add_argument("--max-batch-size", type=int, default=64, help="records merged into one engine batch")
     srv.add_argument("--max-wait-ms", type=float, default=5.0, help="how long a request waits for batch company")
     srv.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
     srv.add_argument("--threads", type=int, default=None,
@@ -97,34 +97,11 @@ def _args_serve(srv: argparse.ArgumentParser) -> None:
 
 
 def _args_eval(ev: argparse.ArgumentParser) -> None:
-    """The arguments of `mmreward eval`."""
-    from mmreward.scoring import SCORERS
+    """The arguments of `mmreward eval`: `--config FILE.yaml` and one flag per field of `EvalConfig`
+    (`mmreward.evaluation.eval_config`; a new eval option is a new field there, see `cli.eval_args`)."""
+    from mmreward.cli.eval_args import add_eval_arguments
 
-    ev.add_argument("--benchmark", help="registry name, e.g. vl_rewardbench, videogen_rewardbench")
-    ev.add_argument("--data", help="local copy of the benchmark in its published layout (or a hub id)")
-    ev.add_argument("--model", help="scorer checkpoint, plain VLM, or open_clip MODEL[:PRETRAINED]")
-    ev.add_argument("--suite", help="a suite YAML from eval/ (keys of EvalConfig); flags override it")
-    ev.add_argument("--scorer", choices=sorted(SCORERS))
-    ev.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"))
-    ev.add_argument("--out", help="output folder (default eval_results/<benchmark>)")
-    ev.add_argument("--order", choices=("given", "both", "random"), help="judge presentation order")
-    ev.add_argument("--k", type=int, help="samples per item (majority vote) for stochastic judges")
-    ev.add_argument("--unparsed", choices=("exclude", "vote"),
-                    help="a failed judge sample: left out of the vote (exclude) or a vote class (vote, as "
-                         "VL-RewardBench's cal.py); default: the benchmark's official rule")
-    ev.add_argument("--seed", type=int)
-    ev.add_argument("--batch-size", dest="batch_size", type=int)
-    ev.add_argument("--num-workers", dest="num_workers", type=int)
-    ev.add_argument("--on-error", dest="on_error", choices=("raise", "skip"))
-    ev.add_argument("--limit", type=int, help="only the first N items (smoke runs)")
-    ev.add_argument("--dtype")
-    ev.add_argument("--option", action="append", help="loader option KEY=VALUE (e.g. split=test)")
-    ev.add_argument("--probes", type=lambda s: [p for p in s.split(",") if p],
-                    help="comma-separated bias probes: position_consistency, length_bias, "
-                         "frame_count_sensitivity, fps_sensitivity, resolution_sensitivity")
-    ev.add_argument("--no-progress", action="store_true")
-    ev.add_argument("--no-report", dest="report", action="store_const", const=False,
-                    help="do not write report.html (nor keep judge trajectories in samples.jsonl)")
+    add_eval_arguments(ev)
     ev.set_defaults(func=commands.cmd_eval)
 
 

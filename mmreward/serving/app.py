@@ -47,7 +47,7 @@ class ServeSettings:
     allow_urls: bool = False
     max_body_bytes: int = 64 << 20
     max_records: int = 1024
-    max_batch_size: int = 32
+    max_batch_size: int = 64
     max_wait_ms: float = 5.0
     num_workers: int = 0
     max_queue_records: int = 8192

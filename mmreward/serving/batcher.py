@@ -1,17 +1,22 @@
-"""Dynamic batching: concurrent requests are merged into engine batches, scored by one engine thread.
+"""Dynamic batching in two pipelined stages: concurrent requests are merged into engine batches.
 
-    batcher = Batcher(scorer, max_batch_size=32, max_wait_ms=5, num_workers=4).start()
+    batcher = Batcher(scorer, max_batch_size=64, max_wait_ms=5, num_workers=4).start()
     results = batcher.submit(records).result()          # concurrent.futures.Future[list[ScoreResult]]
     batcher.close()                                     # scores everything queued, then stops
 
-The engine thread takes the first waiting request, then keeps taking requests until it holds `max_batch_size`
-records or `max_wait_ms` have passed, and scores them together with `score_records` (units deduplicated across
-requests, grouped by length, per-record errors). While it scores, new requests queue up, so under load batches
-fill without waiting. With `num_workers > 0`, media are decoded and run through the processor in a persistent
-pool of worker processes (started once, not per batch), as `mmreward score --num-workers` does.
+Stage 1, the *encode* thread, takes every request waiting, up to `max_batch_size` records (a request is never
+split; one that would overflow the batch starts the next one). When the engine is idle it first waits up to
+`max_wait_ms` for company; under load it waits for nothing, since requests pile up while the previous batch is
+scored. It plans the records and encodes each distinct unit once (units are deduplicated across requests), in a
+persistent pool of worker processes when `num_workers > 0` (started once, not per batch), as
+`mmreward score --num-workers` does. Stage 2, the *forward* thread, scores the encoded batch with `score_records`
+(units grouped by length, per-record errors, in-order combination) and answers each request as soon as all its
+records are scored. With `pipeline=True` stage 1 gathers and encodes batch k+1 while stage 2 runs batch k; at most
+one batch is encoded ahead, so batches still fill up under load.
 
 One bad record fails only itself (its result carries `error`); anything unexpected fails the requests of that
-batch and the engine goes on with the next one, so the server never loses its worker.
+batch and both stages go on with the next one, so the server never loses its engine. A request whose caller has
+gone (its future cancelled before the batch starts) is dropped unscored.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +36,8 @@ from mmreward.serving.metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
+Encoded = dict[str, tuple[Any, str | None]]  # unit key -> (encoding, None) or (None, error message)
+
 
 @dataclass
 class _Job:
@@ -38,7 +45,15 @@ class _Job:
     future: concurrent.futures.Future
 
 
-# ---- worker processes: the scorer's encoder, installed once per process ----
+@dataclass
+class _Batch:
+    jobs: list[_Job]
+    records: list
+    plans: dict[int, Any]  # id(record) -> its plan (records whose planning failed are absent)
+    encoded: Encoded | None  # None: a scorer without `plan` (the judge) scores whole records itself
+
+
+# ---- encoding: in a worker process (the encoder installed once per process) or on the encode thread ----
 _ENCODER = None
 
 
@@ -50,17 +65,21 @@ def _init_worker(encoder, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _encode_unit(unit) -> tuple[Any, str | None]:
+def _encode_with(encoder: Callable, unit) -> tuple[Any, str | None]:
     try:
-        return _ENCODER(unit), None
+        return encoder(unit), None
     except DataError as err:  # the record's fault (bad media, too many tokens); anything else is a bug
         return None, str(err)
 
 
-class _Lookup:
-    """An encoder that hands out units encoded beforehand by the worker pool."""
+def _encode_unit(unit) -> tuple[Any, str | None]:
+    return _encode_with(_ENCODER, unit)
 
-    def __init__(self, encoded: dict[str, tuple[Any, str | None]]):
+
+class _Lookup:
+    """An encoder that hands out units encoded beforehand by the encode stage."""
+
+    def __init__(self, encoded: Encoded):
         self.encoded = encoded
 
     def __call__(self, unit):
@@ -71,63 +90,100 @@ class _Lookup:
 
 
 class _Preencoded:
-    """The scorer seen through units already encoded: `score_records` batches, combines and reports as usual."""
+    """The scorer seen through a batch planned and encoded by stage 1: `score_records` batches, combines and
+    reports as usual, without planning or encoding again."""
 
-    def __init__(self, scorer, encoded: dict[str, tuple[Any, str | None]]):
-        self.scorer, self.encoded = scorer, encoded
+    def __init__(self, scorer, batch: _Batch):
+        self.scorer, self.batch = scorer, batch
         self.kind, self.dimensions = scorer.kind, scorer.dimensions
 
     def plan(self, record):
-        return self.scorer.plan(record)
+        plan = self.batch.plans.get(id(record))
+        return plan if plan is not None else self.scorer.plan(record)  # planning failed: raise its error again
 
     def encoder(self):
-        return _Lookup(self.encoded)
+        return _Lookup(self.batch.encoded)
 
     def forward_batch(self, encodings):
         return self.scorer.forward_batch(encodings)
 
 
+class _Answers:
+    """Resolves each job's future as soon as the results of all its records (they come in order) are in."""
+
+    def __init__(self, jobs: list[_Job]):
+        self.jobs, self.done, self.buffer, self.failed = jobs, 0, [], 0
+
+    def add(self, results: list) -> None:
+        self.buffer += results
+        self.failed += sum(1 for r in results if r.error is not None)
+        while self.done < len(self.jobs) and len(self.buffer) >= len(self.jobs[self.done].records):
+            n = len(self.jobs[self.done].records)
+            self.jobs[self.done].future.set_result(self.buffer[:n])
+            self.buffer = self.buffer[n:]
+            self.done += 1
+
+    def pending(self) -> list[_Job]:
+        """The jobs not answered yet (their records' partial results are dropped)."""
+        self.buffer = []
+        return self.jobs[self.done:]
+
+
 class Batcher:
-    """Merges concurrent scoring requests into engine batches on one engine thread.
+    """Merges concurrent scoring requests into engine batches: an encode thread and a forward thread.
 
     Args:
         scorer: any `Scorer`; engine scorers (head, yes-token, CLIP) batch at the unit level, others (the judge)
             are called on the merged records.
-        max_batch_size: records gathered into one engine call, and units per forward pass.
-        max_wait_ms: how long the first request of a batch waits for company.
-        num_workers: media-decoding worker processes (0: decode on the engine thread).
+        max_batch_size: most records gathered into one engine call (a single larger request goes alone), and
+            units per forward pass.
+        max_wait_ms: how long the first request reaching an idle engine waits for company.
+        num_workers: media-decoding worker processes (0: decode on the encode thread).
         max_queue_records: records allowed to wait; beyond it `submit` refuses with 429.
         metrics: where batch sizes, queue depth and failed records are counted.
+        pipeline: encode the next batch while the current one runs its forward pass (False: one batch at a
+            time).
     """
 
-    def __init__(self, scorer, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, num_workers: int = 0,
-                 max_queue_records: int = 8192, metrics: Metrics | None = None):
+    def __init__(self, scorer, *, max_batch_size: int = 64, max_wait_ms: float = 5.0, num_workers: int = 0,
+                 max_queue_records: int = 8192, metrics: Metrics | None = None, pipeline: bool = True):
         if max_batch_size < 1 or max_wait_ms < 0 or num_workers < 0:
             raise ValueError("max_batch_size must be >= 1, max_wait_ms and num_workers >= 0")
         self.scorer = scorer
         self.max_batch_size, self.max_wait = max_batch_size, max_wait_ms / 1000.0
         self.num_workers, self.max_queue_records = num_workers, max_queue_records
         self.metrics = metrics or Metrics()
+        self.pipeline = pipeline
         self._queue: queue.Queue[_Job | None] = queue.Queue()
+        # Stage 1 hands one batch at a time to stage 2 and waits until stage 2 has taken it (pipeline) or scored
+        # it (no pipeline): Queue.join() returns at the task_done() of stage 2.
+        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         self._waiting = 0
+        self._forwarding = False
         self._lock = threading.Lock()
         self._closed = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._encoder: Callable | None = None
 
     def start(self) -> Batcher:
-        """Start the worker pool (if any) and the engine thread; returns self."""
+        """Start the worker pool (if any) and the two stage threads; returns self."""
         if hasattr(self.scorer, "eval"):
             self.scorer.eval()
-        if self.num_workers and hasattr(self.scorer, "encoder"):
-            import multiprocessing
+        if hasattr(self.scorer, "plan"):
+            self._encoder = self.scorer.encoder()
+            if self.num_workers:
+                import multiprocessing
 
-            # spawn, not fork: the server process runs threads (event loop, engine), which fork would copy mid-lock.
-            self._pool = concurrent.futures.ProcessPoolExecutor(
-                self.num_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                initargs=(self.scorer.encoder(), 1))
-        self._thread = threading.Thread(target=self._run, name="mmreward-engine", daemon=True)
-        self._thread.start()
+                # spawn, not fork: the server process runs threads (event loop, stages), which fork would copy
+                # mid-lock.
+                self._pool = concurrent.futures.ProcessPoolExecutor(
+                    self.num_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                    initargs=(self._encoder, 1))
+        self._threads = [threading.Thread(target=self._encode_stage, name="mmreward-encode", daemon=True),
+                         threading.Thread(target=self._forward_stage, name="mmreward-forward", daemon=True)]
+        for thread in self._threads:
+            thread.start()
         return self
 
     def submit(self, records: Sequence) -> concurrent.futures.Future:
@@ -144,99 +200,148 @@ class Batcher:
                                    "retry later", status=429)
             self._waiting += len(records)
         self.metrics.queued(len(records))
-        job = _Job(list(records), concurrent.futures.Future())
+        job = _Job(records, concurrent.futures.Future())
         self._queue.put(job)
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop taking requests, score everything already queued, then stop the engine and the workers."""
+        """Stop taking requests, score everything already queued, then stop both stages and the workers."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
         self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    # ---- engine thread ----
-    def _run(self) -> None:
+    # ---- stage 1: gather and encode ----
+    def _encode_stage(self) -> None:
+        carry: _Job | None = None
         while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            group, stop = self._gather(job)
-            self._score_group(group)
+            first = carry if carry is not None else self._queue.get()
+            if first is None:
+                break
+            jobs, carry, stop = self._gather(first)
+            batch = self._prepare(self._take(jobs))
+            if batch is not None:
+                self._handoff.put(batch)
+                self._handoff.join()
             if stop:
-                return
+                break
+        self._handoff.put(None)
 
-    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
-        group, n = [first], len(first.records)
-        deadline = time.monotonic() + self.max_wait
+    def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None, bool]:
+        """Jobs for one batch; (jobs, the job that starts the next batch or None, whether close() was called)."""
+        jobs, n = [first], len(first.records)
+        with self._lock:
+            idle = not self._forwarding
+        deadline = time.monotonic() + (self.max_wait if idle else 0.0)
         while n < self.max_batch_size:
+            remaining = deadline - time.monotonic()
             try:
-                job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if job is None:
-                return group, True
-            group.append(job)
+                return jobs, None, True
+            if n + len(job.records) > self.max_batch_size:
+                return jobs, job, False
+            jobs.append(job)
             n += len(job.records)
-        return group, False
+        return jobs, None, False
 
-    def _score_group(self, group: list[_Job]) -> None:
-        records = [r for job in group for r in job.records]
+    def _take(self, jobs: list[_Job]) -> list[_Job]:
+        """Count the jobs out of the queue; drop those whose caller has gone (cancelled futures)."""
+        n = sum(len(job.records) for job in jobs)
         with self._lock:
-            self._waiting -= len(records)
-        self.metrics.queued(-len(records))
+            self._waiting -= n
+        self.metrics.queued(-n)
+        return [job for job in jobs if job.future.set_running_or_notify_cancel()]
+
+    def _prepare(self, jobs: list[_Job]) -> _Batch | None:
+        if not jobs:
+            return None
+        records = [r for job in jobs for r in job.records]
+        if not hasattr(self.scorer, "plan"):
+            return _Batch(jobs, records, {}, None)
+        try:
+            plans, units = {}, {}
+            for record in records:
+                try:
+                    plans[id(record)] = plan = self.scorer.plan(record)
+                except DataError:
+                    continue  # score_records plans it again and reports the error on the record
+                for unit in plan.units:
+                    units.setdefault(unit.key, unit)
+            return _Batch(jobs, records, plans, self._encode(units))
+        except Exception as err:  # a bug: fail these requests (500 with the traceback logged), keep the stage
+            logger.exception("encoding a batch of %d records failed", len(records))
+            for job in jobs:
+                job.future.set_exception(err)
+            return None
+
+    def _encode(self, units: dict[str, Any]) -> Encoded:
+        if self._pool is None:
+            return {key: _encode_with(self._encoder, unit) for key, unit in units.items()}
+        # Chunks of several units cut the per-task IPC; four chunks per worker keep the workers evenly loaded.
+        chunk = max(1, len(units) // (4 * self.num_workers))
+        return dict(zip(units, self._pool.map(_encode_unit, units.values(), chunksize=chunk)))
+
+    # ---- stage 2: forward ----
+    def _forward_stage(self) -> None:
+        while True:
+            batch = self._handoff.get()
+            if batch is None:
+                self._handoff.task_done()
+                return
+            with self._lock:
+                self._forwarding = True
+            if self.pipeline:
+                self._handoff.task_done()  # stage 1 may gather and encode the next batch now
+            try:
+                self._score_batch(batch)
+            finally:
+                with self._lock:
+                    self._forwarding = False
+                if not self.pipeline:
+                    self._handoff.task_done()
+
+    def _score_batch(self, batch: _Batch) -> None:
+        answers = _Answers(batch.jobs)
         try:
             try:
-                results = self._score(records)
-            except DataError:  # e.g. a non-finite score: score each request alone so only its own fails
-                results = []
-                for job in group:
-                    results += self._score_or_fail(job.records)
+                self._score(batch.records, batch, answers.add)
+            except DataError:  # e.g. a non-finite score: score each request still waiting alone
+                for job in answers.pending():
+                    answers.add(self._score_or_fail(job.records, batch))
         except Exception as err:  # a bug: fail these requests (500 with the traceback logged), keep the engine
-            logger.exception("scoring a batch of %d records failed", len(records))
-            for job in group:
+            logger.exception("scoring a batch of %d records failed", len(batch.records))
+            for job in answers.pending():
                 job.future.set_exception(err)
             return
-        self.metrics.scored(len(records))
-        failed = sum(1 for r in results if r.error is not None)
-        if failed:
-            self.metrics.failure("record", failed)
-        start = 0
-        for job in group:
-            job.future.set_result(results[start:start + len(job.records)])
-            start += len(job.records)
+        self.metrics.scored(len(batch.records))
+        if answers.failed:
+            self.metrics.failure("record", answers.failed)
 
-    def _score_or_fail(self, records: Sequence) -> list:
+    def _score_or_fail(self, records: Sequence, batch: _Batch) -> list:
         from mmreward.scoring import ScoreResult
 
         try:
-            return self._score(records)
+            return self._score(records, batch)
         except DataError as err:
             return [ScoreResult(id=r.id, kind="pair" if hasattr(r, "a") else "pointwise", error=str(err))
                     for r in records]
 
-    def _score(self, records: Sequence) -> list:
+    def _score(self, records: Sequence, batch: _Batch, on_results: Callable | None = None) -> list:
         from mmreward.scoring import score_records
 
-        if not hasattr(self.scorer, "plan"):  # the agentic judge scores whole records itself
-            return list(self.scorer.score(records, batch_size=self.max_batch_size, on_error="skip", progress=False))
-        scorer = self.scorer if self._pool is None else _Preencoded(self.scorer, self._encode(records))
-        return score_records(scorer, records, batch_size=self.max_batch_size, on_error="skip", progress=False)
-
-    def _encode(self, records: Sequence) -> dict[str, tuple[Any, str | None]]:
-        """Encode the records' unique units in the worker pool."""
-        units: dict[str, Any] = {}
-        for record in records:
-            try:
-                plan = self.scorer.plan(record)
-            except DataError:
-                continue  # score_records plans again and reports it
-            for unit in plan.units:
-                units.setdefault(unit.key, unit)
-        encoded = self._pool.map(_encode_unit, units.values(), chunksize=1)
-        return dict(zip(units, encoded))
+        if batch.encoded is None:  # the agentic judge scores whole records itself
+            results = list(self.scorer.score(records, batch_size=self.max_batch_size, on_error="skip",
+                                             progress=False))
+            if on_results is not None:
+                on_results(results)
+            return results
+        return score_records(_Preencoded(self.scorer, batch), records, batch_size=self.max_batch_size,
+                             on_error="skip", progress=False, on_results=on_results)
