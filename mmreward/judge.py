@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mmreward.agent.untrusted import load_json, shown
+from mmreward.prompts import FreeTextVerdict
 
 KINDS = ("pairwise", "pointwise")
 # Pairwise values, case-insensitive; VR-Thinker writes 1 = first candidate, 2 = second, 0 = tie.
@@ -164,6 +165,38 @@ def _phrase_verdict(body: str, answers: Mapping[str, str], kind: str) -> Verdict
     return _fail(f"answer {shown(body.strip())} is none of: {', '.join(answers)}", kind)
 
 
+# Prose verdicts are searched in at most this much of the end of the output: the conclusion is at the end, and a
+# bounded search keeps a hostile megabyte-long output cheap.
+_FREE_TEXT_TAIL = 20_000
+
+
+def _free_text_verdict(region: str, answers: FreeTextVerdict, dimensions: Sequence[str], kind: str) -> Verdict:
+    """The overall verdict (or score) a prose judge states last in `region`."""
+    if answers.score_pattern is not None:
+        kind = "pointwise"
+    if tuple(dimensions) != ("overall",):
+        return _fail(f"a prose verdict gives only the overall verdict; missing dimension(s): "
+                     f"{', '.join(d for d in dimensions if d != 'overall')}", kind)
+    tail = region[-_FREE_TEXT_TAIL:]
+    if answers.score_pattern is not None:
+        matches = list(re.finditer(answers.score_pattern, tail, flags=re.IGNORECASE))
+        if not matches:
+            return _fail("no score in the output", kind)
+        number = next(g for g in matches[-1].groups() if g)
+        value, (low, high) = float(number), answers.score_range
+        if not low <= value <= high:
+            return _fail(f"score {number} outside [{low:g}, {high:g}]", kind)
+        return Verdict(ok=True, verdicts={"overall": value}, reason=None, kind=kind)
+    phrases = sorted(answers, key=len, reverse=True)   # the longest phrase wins where several end alike
+    pattern = r"(?<![\w])(" + "|".join(re.escape(p) for p in phrases) + r")(?![\w])"
+    matches = list(re.finditer(pattern, tail, flags=re.IGNORECASE))
+    if not matches:
+        return _fail(f"no verdict phrase ({', '.join(list(answers)[:4])}, …) in the output", kind)
+    said = matches[-1].group(1).casefold()
+    value = next(v for p, v in answers.items() if p.casefold() == said)
+    return Verdict(ok=True, verdicts={"overall": value}, reason=None, kind=kind)
+
+
 def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str = "pairwise", *,
                   score_range: tuple[float, float] = (1.0, 10.0), answers: Mapping[str, str] | None = None) -> Verdict:
     """Read a judge's final verdict: exactly one `<answer>{JSON object}</answer>` after any `</think>`.
@@ -183,7 +216,8 @@ def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str
         score_range: the inclusive range of pointwise scores.
         answers: for templates that answer with a fixed phrase (`prompts.JUDGE_ANSWERS`, e.g. UnifiedReward-Think's
             "Image 1 is better"): phrase -> overall verdict; the `<answer>` body must be one of them (trimmed,
-            case-insensitive, a final "." allowed) instead of JSON.
+            case-insensitive, a final "." allowed) instead of JSON. A `FreeTextVerdict` (LLaVA-Critic) reads the
+            verdict from prose instead: the last of its phrases (or scores) after the reasoning.
 
     Returns:
         A `Verdict`; on failure `ok` is False, `verdicts` is empty and `reason` says why. Any text gives a
@@ -196,6 +230,8 @@ def parse_verdict(text: str, dimensions: Sequence[str] = ("overall",), kind: str
     region, reason = _final_region(text)
     if region is None:
         return _fail(reason, kind)
+    if isinstance(answers, FreeTextVerdict):
+        return _free_text_verdict(region, answers, dimensions, kind)
     opens, closes = region.count(_ANSWER_OPEN), region.count(_ANSWER_CLOSE)
     if opens == 0 and closes == 0:
         return _boxed_verdict(region, dimensions, kind)

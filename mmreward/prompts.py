@@ -6,6 +6,8 @@ name and the text so that scoring uses exactly what training used.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # Discriminative (head) reward models: the user turn that precedes the media and the candidate.
 # "{prompt}" is the record's prompt; "{kind}" is "image", "video" or "response".
 HEAD_TEMPLATES: dict[str, str] = {
@@ -319,5 +321,92 @@ JUDGE_ANSWERS: dict[str, dict[str, str]] = {
     "unifiedreward_think_video": {"Video 1 is better": "A", "Video 2 is better": "B"},
     "unifiedreward_think_response": {"Answer 1 is better": "A", "Answer 2 is better": "B"},
 }
+
+# LLaVA-Critic (lmms-lab/llava-critic-7b / -72b: LLaVA-OneVision weights), verbatim from its model card's quick
+# start: pairwise ranking and pointwise scoring of an LMM's answer(s) to a question about the media, shown first and
+# unlabelled (the card writes "<image>\n" + prompt). The trailing "ASSISTANT:\n" (and the pointwise one's final
+# space) are part of the published prompts. Option, not confirmed: the card runs LLaVA-NeXT's "qwen_1_5"
+# conversation, whose system turn is "You are a helpful assistant."; the -hf template adds no system turn, so give
+# it as the record's `system` to match the card exactly.
+JUDGE_TEMPLATES["llava_critic_pairwise"] = (
+    "Given an image and a corresponding question, please serve as an unbiased and fair judge to evaluate the "
+    "quality of the answers provided by a Large Multimodal Model (LMM). Determine which answer is better and "
+    "explain your reasoning with specific details. Your task is provided as follows:\n"
+    "Question: [{prompt}]\nThe first response: [{response_a}]\nThe second response: [{response_b}]\nASSISTANT:\n"
+)
+JUDGE_TEMPLATES["llava_critic_pointwise"] = (
+    "Given an image and a corresponding question, please serve as an unbiased and fair judge to evaluate the "
+    "quality of answer answers provided by a Large Multimodal Model (LMM). Score the response out of 100 and "
+    "explain your reasoning with specific details. Your task is provided as follows:\n"
+    "Question: [{prompt}]\nThe LMM response: [{response}]\nASSISTANT:\n "
+)
+# VL-RewardBench's own judge prompt (vl-rewardbench/VL_RewardBench, prompt.py), verbatim (leading space included):
+# the prompt its paper ran every generative model with, LLaVA-Critic-8B included; its A/B swap is our `--order`.
+JUDGE_TEMPLATES["vlrewardbench_pairwise"] = (
+    " You are a highly capable multimodal AI assistant tasked with evaluating answers to visual questions. Please "
+    "analyze the following image and question, then determine which of the two provided answers is better.\n\n"
+    "Question: {prompt}\n\nAnswer 1: {response_a}\n\nAnswer 2: {response_b}\n\n"
+    "Please evaluate both answers based on the following criteria:\n"
+    "1. Accuracy: How well does the answer align with the visual information in the image?\n"
+    "2. Completeness: Does the answer fully address all aspects of the question?\n"
+    "3. Clarity: Is the answer easy to understand and well-articulated?\n"
+    "4. Relevance: Does the answer directly relate to the question and the image?\n\n"
+    "After your evaluation, please:\n"
+    "1. Explain your reasoning for each criterion.\n"
+    "2. Provide an overall judgment on which answer is better (Answer 1 or Answer 2). For example: Overall "
+    "Judgment: Answer X is better.\n\n"
+    "Your response should be structured and detailed, demonstrating your understanding of both the visual and "
+    "textual elements of the task."
+)
+JUDGE_DIMENSIONS.update({name: ("overall",) for name in (
+    "llava_critic_pairwise", "llava_critic_pointwise", "vlrewardbench_pairwise")})
+
+
+class FreeTextVerdict(dict):
+    """How to read a judge that states its verdict in prose, without an `<answer>` block (LLaVA-Critic, the
+    VL-RewardBench prompt): `judge.parse_verdict(..., answers=...)` reads it.
+
+    As a dict it maps phrases to pairwise verdicts ("the first response is better" -> "A"); the last phrase found
+    after the reasoning decides (matched case-insensitively, as whole words). With `score_pattern` (a regex whose
+    first non-empty group is the number) it reads a pointwise score instead, the last match, which must lie in
+    `score_range`; the template then decides the kind, whatever kind the caller passes.
+    """
+
+    def __init__(self, phrases: Mapping[str, str] | None = None, *, score_pattern: str | None = None,
+                 score_range: tuple[float, float] = (1.0, 10.0)):
+        super().__init__(phrases or {})
+        self.score_pattern = score_pattern
+        self.score_range = score_range
+
+    def __reduce__(self):
+        return (_free_text_verdict_of, (dict(self), self.score_pattern, self.score_range))
+
+
+def _free_text_verdict_of(phrases, score_pattern, score_range) -> FreeTextVerdict:
+    return FreeTextVerdict(phrases, score_pattern=score_pattern, score_range=score_range)
+
+
+def _free_text_answers():
+    # LLaVA-Critic states its preference in prose; the published prompts fix no verdict sentence. Option, not
+    # confirmed: these phrasings (its training data's "the first/second response is better" and the common
+    # variants) and the tie wording; the last one in the output decides.
+    critic = {phrase.format(n=n, ord=o): v for n, o, v in ((1, "first", "A"), (2, "second", "B")) for phrase in (
+        "the {ord} response is better", "{ord} response is better", "response {n} is better",
+        "answer {n} is better", "the {ord} answer is better", "{ord} answer is better")}
+    critic.update({"two responses are equally good": "tie", "both responses are equally good": "tie",
+                   "equally good": "tie"})
+    return {
+        "llava_critic_pairwise": FreeTextVerdict(critic),
+        # "Score: [85]" / "score of 85" / "85/100", out of 100 (option: the card fixes no score sentence).
+        "llava_critic_pointwise": FreeTextVerdict(
+            score_pattern=r"score(?:\s+of)?\s*[:=]?\s*\[?\s*(\d{1,3}(?:\.\d+)?)\s*\]?|(\d{1,3}(?:\.\d+)?)\s*/\s*100",
+            score_range=(0.0, 100.0)),
+        # "Overall Judgment: Answer X is better", as its prompt asks.
+        "vlrewardbench_pairwise": FreeTextVerdict({"answer 1 is better": "A", "answer 2 is better": "B"}),
+    }
+
+
+# Templates whose verdict is a fixed phrase in prose, without an <answer> block (`judge.FreeTextVerdict`).
+JUDGE_ANSWERS.update(_free_text_answers())
 # Templates that number the media themselves ("Image 1", "Video 2"): the media go first, without our labels.
 JUDGE_BARE_MEDIA = frozenset(JUDGE_ANSWERS)

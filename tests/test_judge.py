@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mmreward.judge import MASTER_KEYS, Verdict, format_ok, parse_verdict, verdict_matches
+from mmreward.judge import MASTER_KEYS, FreeTextVerdict, Verdict, format_ok, parse_verdict, verdict_matches
 from mmreward.prompts import JUDGE_ANSWERS, JUDGE_DIMENSIONS, JUDGE_TEMPLATES, render
 
 VIDEO_DIMS = ("VQ", "MQ", "TA", "overall")
@@ -248,7 +248,14 @@ def test_verdict_matches_pointwise_and_failures():
 @pytest.mark.parametrize("name", sorted(JUDGE_DIMENSIONS))
 def test_judge_templates_render_and_their_example_answer_parses(name):
     text = render(JUDGE_TEMPLATES[name], prompt="a red ball bouncing", question="2+2?", answer="4",
-                  response_a="A cat.", response_b="A dog.")
+                  response_a="A cat.", response_b="A dog.", response="A ball.")
+    if isinstance(JUDGE_ANSWERS.get(name), FreeTextVerdict):
+        # Published prose judges (LLaVA-Critic, VL-RewardBench's prompt): no tags; more in tests/agent/test_llava_critic.py.
+        assert "a red ball bouncing" in text and "<answer>" not in text
+        answers = JUDGE_ANSWERS[name]
+        said = "Score: [80]" if answers.score_pattern else next(iter(answers))
+        assert parse_verdict(f"Reasons. {said}.", answers=answers).ok
+        return
     assert "<think>" in text and "<answer>" in text and "{prompt}" not in text
     if name in JUDGE_ANSWERS:  # a fixed-phrase answer (UnifiedReward-Think), as the template's example shows it
         phrase = next(iter(JUDGE_ANSWERS[name]))

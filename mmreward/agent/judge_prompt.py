@@ -83,6 +83,8 @@ def build_conversation(record, template: str, config) -> tuple[list[dict], list]
             for item in cand.media:
                 _show(item, label(item, side), config, parts, images)
         values.update(response_a=record.a.text or "", response_b=record.b.text or "")
+    else:
+        values["response"] = record.response or ""   # templates that judge an answer (llava_critic_pointwise)
     text = render(JUDGE_TEMPLATES[template], **values)
     if config.tools:
         text += "\n\n" + tool_use_prompt(config.tools)
