@@ -6,13 +6,14 @@
 
 Stage 1, the *encode* thread, takes every request waiting, up to `max_batch_size` records (a request is never
 split; one that would overflow the batch starts the next one). When the engine is idle it first waits up to
-`max_wait_ms` for company; under load it waits for nothing, since requests pile up while the previous batch is
-scored. It plans the records and encodes each distinct unit once (units are deduplicated across requests), in a
-persistent pool of worker processes when `num_workers > 0` (started once, not per batch), as
-`mmreward score --num-workers` does. Stage 2, the *forward* thread, scores the encoded batch with `score_records`
-(units grouped by length, per-record errors, in-order combination) and answers each request as soon as all its
-records are scored. With `pipeline=True` stage 1 gathers and encodes batch k+1 while stage 2 runs batch k; at most
-one batch is encoded ahead, so batches still fill up under load.
+`max_wait_ms` for company; under load it waits for nothing. It plans the records and encodes each distinct unit
+once (units are deduplicated across the requests of a batch), in a persistent pool of worker processes when
+`num_workers > 0` (started once, not per batch), as `mmreward score --num-workers` does. Stage 2, the *forward*
+thread, takes every batch encoded while its previous forward pass ran (up to `max_batch_size` records in all),
+scores them together with `score_records` (units grouped by length, per-record errors, in-order combination) and
+answers each request as soon as all its records are scored. So decoding and encoding overlap the forward pass
+(`pipeline=True`; stage 1 stays at most `max_batch_size` records ahead), and the forward pass still gets
+everything that arrived meanwhile: its fixed cost per call is what small batches pay most for.
 
 One bad record fails only itself (its result carries `error`); anything unexpected fails the requests of that
 batch and both stages go on with the next one, so the server never loses its engine. A request whose caller has
@@ -129,6 +130,18 @@ class _Answers:
         return self.jobs[self.done:]
 
 
+def _merge(batches: list[_Batch]) -> _Batch:
+    """One batch of several encoded ones (jobs in order)."""
+    if len(batches) == 1:
+        return batches[0]
+    plans, encoded = {}, None if batches[0].encoded is None else {}
+    for batch in batches:
+        plans.update(batch.plans)
+        if encoded is not None:
+            encoded.update(batch.encoded)
+    return _Batch([j for b in batches for j in b.jobs], [r for b in batches for r in b.records], plans, encoded)
+
+
 class Batcher:
     """Merges concurrent scoring requests into engine batches: an encode thread and a forward thread.
 
@@ -155,12 +168,15 @@ class Batcher:
         self.metrics = metrics or Metrics()
         self.pipeline = pipeline
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        # Stage 1 hands one batch at a time to stage 2 and waits until stage 2 has taken it (pipeline) or scored
-        # it (no pipeline): Queue.join() returns at the task_done() of stage 2.
-        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         self._waiting = 0
-        self._forwarding = False
         self._lock = threading.Lock()
+        # Between the stages (under `_ready_cond`): encoded batches not yet taken by stage 2, their record count,
+        # whether stage 2 is running a forward pass, and whether stage 1 has stopped.
+        self._ready_cond = threading.Condition()
+        self._ready: list[_Batch] = []
+        self._ready_records = 0
+        self._forwarding = False
+        self._encode_done = False
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -219,24 +235,41 @@ class Batcher:
     # ---- stage 1: gather and encode ----
     def _encode_stage(self) -> None:
         carry: _Job | None = None
-        while True:
-            first = carry if carry is not None else self._queue.get()
-            if first is None:
-                break
-            jobs, carry, stop = self._gather(first)
-            batch = self._prepare(self._take(jobs))
-            if batch is not None:
-                self._handoff.put(batch)
-                self._handoff.join()
-            if stop:
-                break
-        self._handoff.put(None)
+        try:
+            while True:
+                first = carry if carry is not None else self._queue.get()
+                if first is None:
+                    return
+                with self._ready_cond:
+                    # Encode at most one batch ahead of the forward pass (pipeline), or none (no pipeline): what
+                    # arrives meanwhile waits in the queue and joins a later, fuller batch.
+                    self._ready_cond.wait_for(self._may_encode)
+                    idle = not self._forwarding and not self._ready
+                jobs, carry, stop = self._gather(first, idle)
+                batch = self._prepare(self._take(jobs))
+                if batch is not None:
+                    with self._ready_cond:
+                        self._ready.append(batch)
+                        self._ready_records += len(batch.records)
+                        self._ready_cond.notify_all()
+                if stop:
+                    return
+        finally:
+            with self._ready_cond:
+                self._encode_done = True
+                self._ready_cond.notify_all()
 
-    def _gather(self, first: _Job) -> tuple[list[_Job], _Job | None, bool]:
-        """Jobs for one batch; (jobs, the job that starts the next batch or None, whether close() was called)."""
+    def _may_encode(self) -> bool:
+        if self.pipeline:
+            return self._ready_records < self.max_batch_size
+        return not self._forwarding and not self._ready
+
+    def _gather(self, first: _Job, idle: bool) -> tuple[list[_Job], _Job | None, bool]:
+        """Jobs for one batch; (jobs, the job that starts the next batch or None, whether close() was called).
+
+        Only a request reaching an idle engine waits `max_wait` for company; under load the batch is what waits.
+        """
         jobs, n = [first], len(first.records)
-        with self._lock:
-            idle = not self._forwarding
         deadline = time.monotonic() + (self.max_wait if idle else 0.0)
         while n < self.max_batch_size:
             remaining = deadline - time.monotonic()
@@ -292,21 +325,25 @@ class Batcher:
     # ---- stage 2: forward ----
     def _forward_stage(self) -> None:
         while True:
-            batch = self._handoff.get()
-            if batch is None:
-                self._handoff.task_done()
-                return
-            with self._lock:
+            with self._ready_cond:
+                self._ready_cond.wait_for(lambda: self._ready or self._encode_done)
+                if not self._ready:
+                    return
+                # Everything encoded while the previous forward pass ran goes into this one, up to the cap.
+                batches = [self._ready.pop(0)]
+                n = len(batches[0].records)
+                while self._ready and n + len(self._ready[0].records) <= self.max_batch_size:
+                    n += len(self._ready[0].records)
+                    batches.append(self._ready.pop(0))
+                self._ready_records -= n
                 self._forwarding = True
-            if self.pipeline:
-                self._handoff.task_done()  # stage 1 may gather and encode the next batch now
+                self._ready_cond.notify_all()
             try:
-                self._score_batch(batch)
+                self._score_batch(_merge(batches))
             finally:
-                with self._lock:
+                with self._ready_cond:
                     self._forwarding = False
-                if not self.pipeline:
-                    self._handoff.task_done()
+                    self._ready_cond.notify_all()
 
     def _score_batch(self, batch: _Batch) -> None:
         answers = _Answers(batch.jobs)

@@ -1,9 +1,12 @@
 """The dynamic batcher: requests merge into one engine batch, units dedupe across requests, bugs fail one batch."""
 
+import threading
+
 import pytest
 import torch
 
 from mmreward.data.collate import build_unit
+from mmreward.data.media import MediaError
 from mmreward.data.schema import parse_record
 from mmreward.scoring import Plan
 from mmreward.serving.batcher import Batcher
@@ -86,3 +89,147 @@ def test_a_full_queue_is_429():
     with pytest.raises(RequestError) as info:
         batcher.submit(_records("c", "d"))
     assert info.value.status == 429 and "2 records are already waiting" in str(info.value)
+
+
+def _scored(futures):
+    return [[(r.id, r.score, r.error) for r in f.result(timeout=60)] for f in futures]
+
+
+def test_a_batch_takes_every_waiting_request_up_to_the_cap_and_the_one_that_overflows_starts_the_next():
+    scorer = FakeScorer()
+    batcher = Batcher(scorer, max_batch_size=6, max_wait_ms=0)
+    futures = [batcher.submit(_records(*("x" * (10 * k + n) for n in range(1, size + 1)))) for k, size in
+               enumerate((2, 2, 3, 2))]
+    batcher.start()
+    try:
+        results = _scored(futures)
+    finally:
+        batcher.close()
+    # 2 + 2 wait together; the request of 3 would overflow the cap of 6, so it starts the next batch (3 + 2).
+    assert scorer.forward_calls == [4, 5]
+    assert batcher.metrics.batch.total == 2 and batcher.metrics.batch.sum == 9
+    assert results[2] == [("r0", 21.0, None), ("r1", 22.0, None), ("r2", 23.0, None)]
+
+
+def test_a_request_larger_than_the_cap_goes_alone_in_forward_passes_of_the_cap():
+    scorer = FakeScorer()
+    batcher = Batcher(scorer, max_batch_size=2, max_wait_ms=0).start()
+    try:
+        results = _scored([batcher.submit(_records("a", "bb", "ccc"))])
+    finally:
+        batcher.close()
+    assert scorer.forward_calls == [2, 1]
+    assert results == [[("r0", 1.0, None), ("r1", 2.0, None), ("r2", 3.0, None)]]
+
+
+class GatedScorer(FakeScorer):
+    """The first forward pass waits until the test opens `release`; encoding a response named in `signal`
+    sets that event (so the test sees stage 1 working while stage 2 is busy). A response "bad" is bad media."""
+
+    def __init__(self):
+        super().__init__()
+        self.forward_started, self.release = threading.Event(), threading.Event()
+        self.signal: dict[str, threading.Event] = {}
+
+    def encoder(self):
+        def encode(unit):
+            response = unit.messages[-1]["content"]
+            self.encoded.append(response)
+            if response == "bad":
+                raise MediaError(f"{unit.record_id}: cannot decode video")
+            if response in self.signal:
+                self.signal[response].set()
+            return {"value": float(len(response))}
+        return encode
+
+    def forward_batch(self, encodings):
+        if not self.forward_calls:
+            self.forward_started.set()
+            assert self.release.wait(60), "the test never released the first forward pass"
+        return super().forward_batch(encodings)
+
+
+def test_pipeline_encodes_while_the_forward_pass_runs_and_merges_what_was_encoded_meanwhile():
+    scorer = GatedScorer()
+    batcher = Batcher(scorer, max_batch_size=8, max_wait_ms=0).start()
+    try:
+        first = batcher.submit(_records("a"))
+        assert scorer.forward_started.wait(60)
+        later = []
+        for response in ("bb", "ccc"):  # one at a time: two encoded batches while forward pass 1 is blocked
+            scorer.signal[response] = threading.Event()
+            later.append(batcher.submit(_records(response)))
+            assert scorer.signal[response].wait(60), f"{response!r} was not encoded during the forward pass"
+        scorer.release.set()
+        results = _scored([first, *later])
+    finally:
+        scorer.release.set()
+        batcher.close()
+    assert scorer.forward_calls == [1, 2]  # both batches encoded meanwhile went into one forward pass
+    assert results == [[("r0", 1.0, None)], [("r0", 2.0, None)], [("r0", 3.0, None)]]
+
+
+def test_without_pipeline_requests_wait_for_the_forward_pass_then_go_together():
+    scorer = GatedScorer()
+    batcher = Batcher(scorer, max_batch_size=8, max_wait_ms=0, pipeline=False).start()
+    try:
+        first = batcher.submit(_records("a"))
+        assert scorer.forward_started.wait(60)
+        scorer.signal["bb"] = threading.Event()
+        later = [batcher.submit(_records(r)) for r in ("bb", "ccc")]
+        # Nothing is encoded while the forward pass runs. (A bounded wait for something that must not happen:
+        # a slow machine can only make this pass wrongly, never fail wrongly.)
+        assert not scorer.signal["bb"].wait(0.2)
+        assert scorer.encoded == ["a"]
+        scorer.release.set()
+        results = _scored([first, *later])
+    finally:
+        scorer.release.set()
+        batcher.close()
+    assert scorer.forward_calls == [1, 2]
+    assert results == [[("r0", 1.0, None)], [("r0", 2.0, None)], [("r0", 3.0, None)]]
+
+
+def test_pipelined_batches_keep_request_order_and_isolate_bad_records():
+    scorer = GatedScorer()
+    scorer.release.set()
+    batcher = Batcher(scorer, max_batch_size=4, max_wait_ms=0).start()
+    requests = [["a", "bad", "ccc"], ["dddd"], ["bad"], ["ee", "f", "ggggggg"], ["hhh", "bad"]]
+    try:
+        futures = [batcher.submit([parse_record({"id": f"q{q}-{i}", "prompt": "p", "response": r})
+                                   for i, r in enumerate(rs)]) for q, rs in enumerate(requests)]
+        results = _scored(futures)
+    finally:
+        batcher.close()
+    for q, (rs, got) in enumerate(zip(requests, results)):
+        assert [r[0] for r in got] == [f"q{q}-{i}" for i in range(len(rs))]
+        for response, (_, score, error) in zip(rs, got):
+            if response == "bad":
+                assert score is None and "cannot decode video" in error
+            else:
+                assert (score, error) == (float(len(response)), None)
+    assert batcher.metrics.failures["record"] == 3
+
+
+def test_a_request_whose_caller_has_gone_is_not_scored():
+    scorer = FakeScorer()
+    batcher = Batcher(scorer, max_batch_size=8, max_wait_ms=0)
+    gone = batcher.submit(_records("gone"))
+    kept = batcher.submit(_records("kept!"))
+    assert gone.cancel()
+    batcher.start()
+    try:
+        assert _scored([kept]) == [[("r0", 5.0, None)]]
+    finally:
+        batcher.close()
+    assert scorer.forward_calls == [1] and len(scorer.encoded) == 1
+    assert batcher.metrics.queue_records == 0
+
+
+@pytest.mark.parametrize(("cpus", "workers", "threads"), [(16, 0, 15), (16, 4, 11), (2, 0, 1), (1, 0, 1), (4, 8, 1)])
+def test_server_torch_threads_leave_a_cpu_for_the_event_loop_and_one_per_decode_worker(monkeypatch, cpus, workers,
+                                                                                       threads):
+    from mmreward.serving import server
+
+    monkeypatch.setattr(server.os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
+    assert server.default_torch_threads(workers) == threads
