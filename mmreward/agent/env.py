@@ -14,7 +14,15 @@ from __future__ import annotations
 
 import inspect
 
-from mmreward.agent.tools import DEFAULT_TOOLS, TOOLS, ToolError, ToolResult, call_tool, tool_schemas
+from mmreward.agent.tools import (
+    DEFAULT_TOOLS,
+    TOOLS,
+    ToolError,
+    ToolResult,
+    brief_doc,
+    call_tool,
+    tool_schemas,
+)
 from mmreward.agent.tools.context import ToolContext, use_context
 from mmreward.agent.untrusted import shown
 
@@ -60,9 +68,10 @@ class JudgeEnv:
         with use_context(self.context):
             return call_tool(name, arguments)
 
-    def tool_schemas(self) -> list[dict]:
-        """JSON schemas of this environment's tools (what the chat template shows the model)."""
-        return tool_schemas(list(self.tools))
+    def tool_schemas(self, brief: bool = False) -> list[dict]:
+        """JSON schemas of this environment's tools (what the chat template shows the model); `brief`: the short
+        descriptions of `agent.tools.BRIEF_DOCS`."""
+        return tool_schemas(list(self.tools), brief=brief)
 
 
 def context_for(record, **settings) -> ToolContext:
@@ -82,7 +91,7 @@ def _content_blocks(result: ToolResult) -> list[dict]:
     return [*({"type": "image", "image": image} for image in result.images), {"type": "text", "text": result.text}]
 
 
-def _method(name: str):
+def _method(name: str, brief: bool = False):
     tool = TOOLS[name]
 
     def method(self, **arguments):
@@ -92,17 +101,19 @@ def _method(name: str):
     self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
     method.__signature__ = signature.replace(parameters=[self_param, *signature.parameters.values()])
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = tool.__doc__
+    # TRL builds the tool's schema from this docstring.
+    method.__doc__ = brief_doc(name) if brief else tool.__doc__
     method.__annotations__ = dict(tool.__annotations__)
     return method
 
 
-def env_factory(tools: tuple[str, ...] = DEFAULT_TOOLS, **context_settings):
+def env_factory(tools: tuple[str, ...] = DEFAULT_TOOLS, brief: bool = False, **context_settings):
     """A zero-argument factory for TRL's `environment_factory`: each call returns a fresh environment whose public
     methods are exactly `tools`.
 
     Args:
         tools: tool names from `TOOLS`.
+        brief: document the tools with `agent.tools.BRIEF_DOCS` (the judge's `tool_schema: brief`).
         **context_settings: `ToolContext` settings (workspace_frames, max_frames_per_call, pixel budgets, …).
     """
     # Composition, not inheritance: TRL turns every public method into a tool, so the class it sees has only
@@ -113,5 +124,5 @@ def env_factory(tools: tuple[str, ...] = DEFAULT_TOOLS, **context_settings):
     def reset(self, **example) -> None:
         self._env.reset(**example)
 
-    cls = type("JudgeToolEnv", (), {"__init__": __init__, "reset": reset, **{n: _method(n) for n in tools}})
+    cls = type("JudgeToolEnv", (), {"__init__": __init__, "reset": reset, **{n: _method(n, brief) for n in tools}})
     return cls

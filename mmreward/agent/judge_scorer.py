@@ -38,6 +38,9 @@ class JudgeConfig:
     backbone: str = ""
     # Tools offered (agent.tools.TOOLS); empty: a plain chain-of-thought judge.
     tools: list[str] = field(default_factory=lambda: default_tools())
+    # How the tools are documented in the system turn: "full" (their docstrings) or "brief" (one short line per
+    # tool and parameter, `agent.tools.BRIEF_DOCS`: about half the tokens, for small judges).
+    tool_schema: str = "full"
     # Frames per video shown in the prompt, the select_frames workspace per video, and frames per call.
     initial_frames: int = 4
     workspace_frames: int = 96
@@ -66,6 +69,9 @@ class JudgeScorer(ScoreMediaMixin):
     kind = "judge"
 
     def __init__(self, model, processor, config: JudgeConfig, generate_fn=None):
+        from mmreward.agent.tools import check_tool_schema
+
+        check_tool_schema(config.tool_schema)
         self.model = model
         self.processor = processor
         self.config = config
@@ -162,7 +168,8 @@ class JudgeScorer(ScoreMediaMixin):
         c = self.config
         env_settings = dict(workspace_frames=c.workspace_frames, max_frames_per_call=c.max_frames_per_call,
                             max_pixels=c.tool_max_pixels)
-        schemas = JudgeEnv(tools=tuple(c.tools), **env_settings).tool_schemas() if c.tools else None
+        schemas = JudgeEnv(tools=tuple(c.tools), **env_settings).tool_schemas(brief=c.tool_schema == "brief") \
+            if c.tools else None
         generate = self.generate_fn or hf_generate_fn(
             self.model, self.processor, tools=schemas, max_new_tokens=c.max_new_tokens, do_sample=c.temperature > 0,
             temperature=c.temperature or 1.0, top_p=c.top_p)

@@ -20,6 +20,8 @@ class JudgeArgs:
     # Tools the judge may call (agent.tools.TOOLS): their schemas are rendered into every sequence; empty: a plain
     # chain-of-thought judge.
     tools: list[str] = field(default_factory=default_tools)
+    # How the tools are documented in every sequence: "full" (their docstrings) or "brief" (agent.tools.BRIEF_DOCS).
+    tool_schema: str = JudgeConfig.tool_schema
     # First-look frames per video, the select_frames workspace per video, and frames per call.
     initial_frames: int = JudgeConfig.initial_frames
     workspace_frames: int = JudgeConfig.workspace_frames

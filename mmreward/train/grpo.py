@@ -92,7 +92,7 @@ class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
     advantage_filter_sigma: float | None = None
 
     def __post_init__(self):
-        from mmreward.agent.tools import TOOLS
+        from mmreward.agent.tools import TOOLS, check_tool_schema
         from mmreward.prompts import JUDGE_TEMPLATES
 
         if not self.model:
@@ -112,6 +112,7 @@ class JudgeGRPOConfig(GRPOConfig, JudgeArgs, PolicyArgs, RunArgs):
         if self.reward_weights is not None and len(self.reward_weights) != len(self.reward_fns):
             raise ValueError(f"reward_weights has {len(self.reward_weights)} values for "
                              f"{len(self.reward_fns)} reward_fns")
+        check_tool_schema(self.tool_schema)
         if self.template is not None and self.template not in JUDGE_TEMPLATES:
             raise ValueError(f"unknown template {self.template!r}; choose from {', '.join(JUDGE_TEMPLATES)}")
         if self.bf16 is None:
@@ -334,7 +335,8 @@ def train(cfg: JudgeGRPOConfig, callbacks: list[TrainerCallback] | None = None) 
     environment = None
     if cfg.tools:
         # The same tool settings as JudgeScorer.run, so episodes at training and at inference look alike.
-        environment = env_factory(tools=tuple(cfg.tools), workspace_frames=cfg.workspace_frames,
+        environment = env_factory(tools=tuple(cfg.tools), brief=cfg.tool_schema == "brief",
+                                  workspace_frames=cfg.workspace_frames,
                                   max_frames_per_call=cfg.max_frames_per_call, max_pixels=cfg.tool_max_pixels)
     # TRL gets a processor whose image processor tiles as the processor does (InternVL; `train.grpo_tiles`);
     # the judge is saved with the loaded one.

@@ -8,7 +8,7 @@ import pytest
 
 from mmreward.agent.env import JudgeEnv, env_factory
 from mmreward.agent.judge_prompt import build_conversation
-from mmreward.agent.judge_scorer import JudgeConfig
+from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
 from mmreward.agent.loop import run_episode
 from mmreward.agent.tools import TOOLS, tool_schemas, tool_use_prompt
 from mmreward.cli import main
@@ -83,3 +83,28 @@ def test_mmreward_train_names_the_new_tool_among_the_available_ones(toy_tool, ca
         from mmreward.train.sft import SFTConfig
 
         load_config(SFTConfig, None, ["--model", "M", "--train_data", "t.jsonl", "--tools", "[nope]"])
+
+
+def test_brief_schemas_keep_every_parameter_in_fewer_words(toy_tool):
+    from mmreward.agent.tools import BRIEF_DOCS, check_tool_schema
+
+    full, brief = tool_schemas(None), tool_schemas(None, brief=True)
+    for f, b in zip(full, brief):
+        name = f["function"]["name"]
+        assert b["function"]["name"] == name
+        assert b["function"]["parameters"] == {**f["function"]["parameters"], "properties": {
+            k: {**v, "description": b["function"]["parameters"]["properties"][k]["description"]}
+            for k, v in f["function"]["parameters"]["properties"].items()}}
+        if name in BRIEF_DOCS:
+            assert len(json.dumps(b)) < 0.7 * len(json.dumps(f))
+        else:  # a tool without a brief docstring (the toy) keeps its own
+            assert b == f
+    # TRL builds its schemas from the environment's method docstrings: the brief environment shows the brief ones.
+    from transformers.utils import get_json_schema
+
+    env = env_factory(tools=("select_frames", "crop"), brief=True)
+    assert get_json_schema(env.crop) == {**tool_schemas(["crop"], brief=True)[0]}
+    with pytest.raises(ConfigError, match="tool_schema must be one of full, brief, got 'short'"):
+        check_tool_schema("short")
+    with pytest.raises(ConfigError, match="tool_schema"):
+        JudgeScorer(None, None, JudgeConfig(tool_schema="short"))

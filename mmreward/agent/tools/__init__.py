@@ -31,8 +31,8 @@ from mmreward.agent.untrusted import MAX_SHOWN_CHARS, shown
 from mmreward.prompts import JUDGE_TEMPLATES, render
 
 __all__ = [
-    "DEFAULT_TOOLS", "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult",
-    "call_tool", "current_context", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
+    "BRIEF_DOCS", "DEFAULT_TOOLS", "TOOL_SCHEMA_STYLES", "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult",
+    "brief_doc", "call_tool", "check_tool_schema", "current_context", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
 ]
 
 # Longest tool error message: every echoed value is capped (``MAX_SHOWN_CHARS``), this is the backstop.
@@ -44,6 +44,40 @@ TOOLS: dict[str, Callable[..., ToolResult | str]] = {
     "calculator": calculator,
     "search": search,
 }
+
+# Brief schemas (`tool_schemas(names, brief=True)`, the judge's `tool_schema: brief`): the same tools and
+# parameters with one short line each, about a third of the tokens of the full docstrings. For small judges and
+# tight context budgets, where ~600 tokens of tool documentation in every sequence cost more than they teach.
+# A tool without an entry keeps its full docstring (`brief_doc`).
+BRIEF_DOCS: dict[str, str] = {
+    "select_frames": """Select frames of a video by number, by time, or by a time window.
+
+    Args:
+        target_frames: Frame numbers, from 1 to N.
+        timestamps: Times in seconds.
+        start: Window start in seconds.
+        end: Window end in seconds.
+        video: Video number, from 1.
+    """,
+    "crop": """Zoom into a region of an image.
+
+    Args:
+        box: [x0, y0, x1, y1] as fractions of width and height.
+        image: Image number, from 1.
+    """,
+    "calculator": """Evaluate an arithmetic expression.
+
+    Args:
+        expression: The expression, e.g. "(3 + 4) * 2".
+    """,
+    "search": """Search the reference collection.
+
+    Args:
+        query: What to look for.
+        k: How many passages to return.
+    """,
+}
+TOOL_SCHEMA_STYLES = ("full", "brief")
 
 # The tools a media judge gets unless configured otherwise (JudgeConfig, JudgeEnv, the trainers' judge args).
 DEFAULT_TOOLS: tuple[str, ...] = ("select_frames", "crop")
@@ -86,11 +120,12 @@ def tool_use_prompt(names: Collection[str]) -> str:
     return render(JUDGE_TEMPLATES["tool_use"], tools=listed)
 
 
-def tool_schemas(names: Collection[str] | None = None) -> list[dict[str, Any]]:
+def tool_schemas(names: Collection[str] | None = None, *, brief: bool = False) -> list[dict[str, Any]]:
     """OpenAI/Qwen function schemas ``{"type": "function", "function": {...}}`` of the named tools.
 
     Args:
         names: tool names from ``TOOLS``, in the order to show them (None: all).
+        brief: the short descriptions of ``BRIEF_DOCS`` instead of the full docstrings (same parameters).
 
     Returns:
         One schema per tool, built from its signature and docstring by ``transformers.utils.get_json_schema``.
@@ -102,7 +137,33 @@ def tool_schemas(names: Collection[str] | None = None) -> list[dict[str, Any]]:
 
     names = list(TOOLS) if names is None else list(names)
     _check_names(names, TOOLS)
-    return [get_json_schema(TOOLS[name]) for name in names]
+    return [get_json_schema(briefly(TOOLS[name]) if brief else TOOLS[name]) for name in names]
+
+
+def check_tool_schema(style: str) -> None:
+    """Raise a ``ConfigError`` unless `style` is a known tool schema style (``TOOL_SCHEMA_STYLES``)."""
+    if style not in TOOL_SCHEMA_STYLES:
+        from mmreward.errors import ConfigError
+
+        raise ConfigError(f"tool_schema must be one of {', '.join(TOOL_SCHEMA_STYLES)}, got {shown(style, 80)}")
+
+
+def brief_doc(name: str) -> str:
+    """A tool's short docstring (``BRIEF_DOCS``), or its full one when it has none."""
+    return BRIEF_DOCS.get(name) or TOOLS[name].__doc__ or ""
+
+
+def briefly(fn: Callable) -> Callable:
+    """A stand-in for a tool with its signature and its ``BRIEF_DOCS`` docstring (what schemas are built from)."""
+
+    def stand_in(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    stand_in.__signature__ = inspect.signature(fn)
+    stand_in.__name__ = stand_in.__qualname__ = fn.__name__
+    stand_in.__doc__ = brief_doc(fn.__name__)
+    stand_in.__annotations__ = dict(fn.__annotations__)
+    return stand_in
 
 
 def _check_names(names: Collection[str], available: Collection[str]) -> None:
