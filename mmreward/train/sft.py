@@ -14,6 +14,7 @@ tool schemas the judge shows at inference; prompt, tool results and template glu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
     # Scripted traces from labelled pairs: also the swapped pair of each (A and B exchanged, labels flipped), so
     # that answering by position is never rewarded. Trajectory files are used as they are.
     swap_augment: bool = True
+    # Share of the labelled pairs scripted with the tools off (no schemas, no tool prompt, an answer from the first
+    # look), so that the judge also answers when run without tools. Trajectory files are used as they are.
+    no_tool_share: float = 0.0
     # Judge settings used only at inference, saved with the judge (as in `agent.judge_scorer.JudgeConfig`).
     max_turns: int = JudgeConfig.max_turns
     max_images: int = JudgeConfig.max_images
@@ -70,12 +74,15 @@ class SFTConfig(trl.SFTConfig, JudgeArgs, PolicyArgs, RunArgs):
     dataloader_pin_memory: bool = torch.cuda.is_available()
 
     def __post_init__(self):
-        from mmreward.agent.tools import TOOLS
+        from mmreward.agent.tools import TOOLS, check_tool_schema
 
+        check_tool_schema(self.tool_schema)
         if not self.model:
             raise ValueError("model is required (a hub id or a local Qwen-VL directory)")
         if not self.train_data:
             raise ValueError("train_data is required (Trajectory JSONL, records JSONL, recipe YAML or folder)")
+        if not 0.0 <= self.no_tool_share <= 1.0:
+            raise ValueError(f"no_tool_share must be in [0, 1], got {self.no_tool_share!r}")
         if self.on_overflow not in ("skip", "error"):
             raise ValueError(f"on_overflow must be 'skip' or 'error', got {self.on_overflow!r}")
         unknown = sorted(set(self.tools) - set(TOOLS))
@@ -121,7 +128,8 @@ def load_trajectories(cfg: SFTConfig) -> list[Trajectory]:
     if path.suffix == ".jsonl" and path.is_file() and _is_trajectory_file(path):
         return read_trajectories(path)[: cfg.max_records]
     records = read_records(cfg.train_data, cfg.train_split, Path(cfg.output_dir))[: cfg.max_records]
-    return synthetic_traces(records, cfg.judge_config(), seed=cfg.seed, swap=cfg.swap_augment)
+    return synthetic_traces(records, cfg.judge_config(), seed=cfg.seed, swap=cfg.swap_augment,
+                            no_tool_share=cfg.no_tool_share)
 
 
 def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | None,
@@ -145,7 +153,7 @@ def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | 
 
     kept = []
     for traj in tqdm(trajectories, desc="tokenising trajectories", unit="traj", disable=not progress):
-        tokenize_trajectory(traj, processor, tools)
+        tokenize_trajectory(traj, processor, trajectory_tools(traj, tools))
         if max_length is not None and len(traj.input_ids) > max_length:
             message = f"{traj.id}: {len(traj.input_ids)} tokens > max_length {max_length}"
             if on_overflow == "error":
@@ -162,6 +170,13 @@ def tokenize_all(trajectories: list[Trajectory], processor, tools: list[dict] | 
                 len(trajectories) - len(kept), sum(len(t.input_ids) for t in kept),
                 sum(sum(t.loss_mask) for t in kept))
     return kept
+
+
+def trajectory_tools(traj: Trajectory, tools: list[dict] | None) -> list[dict] | None:
+    """The tool schemas a trajectory was generated with: none when its `meta["tools"]` is [] (traced with the
+    tools off), else the run's."""
+    names = traj.meta.get("tools") if isinstance(traj.meta, dict) else None
+    return None if names == [] else tools
 
 
 class TrajectoryCollator:
@@ -189,7 +204,8 @@ class TrajectoryCollator:
         from mmreward.agent.generate import render
 
         trajs = [self.trajectories[row["index"]] for row in rows]
-        texts = [render(self.processor, t.messages, self.tools, add_generation_prompt=False) for t in trajs]
+        texts = [render(self.processor, t.messages, trajectory_tools(t, self.tools), add_generation_prompt=False)
+                 for t in trajs]
         images = [image for t in trajs for image in t.images]
         tokenizer = self.processor.tokenizer
         old_side = tokenizer.padding_side
@@ -208,6 +224,29 @@ class TrajectoryCollator:
             labels[row, :n] = ids.masked_fill(~mask, IGNORE)
         batch["labels"] = labels
         return dict(batch)
+
+
+@contextlib.contextmanager
+def labelled_positions_only():
+    """While active, TRL's fused LM-head loss scores only the labelled positions on CPU too.
+
+    TRL (1.16) scores every position of the batch off CUDA/XPU, so that the tile shapes stay fixed for compilers
+    (Neuron); on CPU that is pure cost: a judge trace trains on ~10% of its tokens, and the head over all of them
+    was a quarter of a CPU step. The loss and metrics are the same (the unlabelled positions are zeroed either
+    way). Only `trl.trainer.utils`' decision is switched; the kernels still run their torch (CPU) tiles. Without
+    that hook (another TRL version) nothing changes.
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        yield
+        return
+    trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+    try:
+        yield
+    finally:
+        trl_utils._use_triton = original
 
 
 def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Path:
@@ -242,7 +281,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     model, processor = load_vlm(weights, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation, lora=lora,
                                 freeze_vision=cfg.freeze_vision, processor_from=processor_from)
     # The same schemas the judge shows at inference (JudgeScorer.run), so SFT teaches the prompt it will see.
-    tools = tool_schemas(cfg.tools) if cfg.tools else None
+    tools = tool_schemas(cfg.tools, brief=cfg.tool_schema == "brief") if cfg.tools else None
     trajectories = tokenize_all(trajectories, processor, tools, cfg.max_length, cfg.on_overflow,
                                 progress=not cfg.disable_tqdm and cfg.process_index == 0)
     # TRL 1.16 accepts only `datasets` datasets; rows are indices, the collator holds the trajectories (and
@@ -251,7 +290,8 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     trainer = trl.SFTTrainer(model=model, args=cfg, train_dataset=dataset, processing_class=processor,
                              data_collator=TrajectoryCollator(trajectories, processor, tools),
                              callbacks=[RecordRun(cfg), *(callbacks or [])])
-    trainer.train(resume_from_checkpoint=resume)
+    with labelled_positions_only():
+        trainer.train(resume_from_checkpoint=resume)
     # Written in the judge format so the result is scored directly. Under ZeRO-3 / FSDP the live weights are
     # sharded and this would need the gathered state dict (JudgeScorer.save_pretrained does not take one yet).
     if trainer.is_world_process_zero():

@@ -136,11 +136,18 @@ def _look_calls(record, env, config, rng: random.Random) -> list[str]:
     return calls
 
 
-# Teacher traces (records with an oracle): short reasoning that names where the deciding evidence is. One
-# wording each: the content (where to look, what was seen) is what varies and what the judge must learn.
+# Teacher traces (records with an oracle). When the record also says what each candidate shows at the evidence
+# (`meta["evidence"]["seen"]`), the trace looks at one candidate per turn and writes down what the tool returned
+# before the next call ("A at t=1.5s: red."), and the verdict follows from those notes: every step reads
+# something a few tokens back (the prompt's time, the image just returned, its own notes), which is how a small
+# judge learns to use what its tools show. Otherwise both calls go in one turn and the verdict names the place.
+# One wording each: the content (where to look, what was seen) is what varies and what the judge must learn.
 _ORACLE_LOOK = ("The first look misses {where}. I look at {where} in each candidate.",)
+_ORACLE_FIRST = "The first look misses {where}."
+_ORACLE_SEEN = "{slot} at {where}: {seen}."
 _ORACLE_DECIDE = {"A": ("At {where} only A matches.",), "B": ("At {where} only B matches.",),
                   "tie": ("At {where} A and B look the same.",)}
+_ORACLE_VERDICT = {"A": "Only A matches.", "B": "Only B matches.", "tie": "A and B look the same."}
 
 
 def _where(record) -> str:
@@ -171,6 +178,26 @@ def _oracle_calls(record, config) -> list[str] | None:
             elif not is_video and spec["name"] == "crop":
                 calls.append(_call("crop", **spec["arguments"], image=images))
     return calls
+
+
+def _observed_script(record, calls: list[str], answer: dict) -> list[str] | None:
+    """One call per turn, each followed by a note of what it showed, then the verdict (see `_ORACLE_SEEN`).
+
+    Needs a pair with one oracle call per candidate (A's media first) and `meta["evidence"]["seen"]`:
+    {"match": what the labelled-better candidate shows at the evidence, "other": what the other one shows}.
+    Returns None when the record does not have them (the caller falls back to the two-turn trace).
+    """
+    seen = (record.meta.get("evidence") or {}).get("seen")
+    if (not isinstance(seen, dict) or len(calls) != 2 or record.label not in ("A", "B")
+            or not all(isinstance(seen.get(k), str) for k in ("match", "other"))):
+        return None
+    where = _where(record)
+    notes = [_ORACLE_SEEN.format(slot=slot, where=where, seen=seen["match" if slot == record.label else "other"])
+             for slot in ("A", "B")]
+    return ["<think>" + _ORACLE_FIRST.format(where=where) + "</think>\n" + calls[0],
+            "<think>" + notes[0] + "</think>\n" + calls[1],
+            "<think>" + notes[1] + " " + _ORACLE_VERDICT[answer["overall"]] + "</think>"
+            "<answer>" + json.dumps(answer) + "</answer>"]
 
 
 def _env(record, config):
@@ -205,13 +232,17 @@ def synthetic_trace(record, judge, rng: random.Random) -> Trajectory:
     calls = oracle if oracle is not None else _look_calls(record, _env(record, config), config, rng) \
         if config.tools else []
     answer = verdict_for(record, dimensions)
-    look, decide = (_ORACLE_LOOK, _ORACLE_DECIDE) if oracle else (_LOOK, _DECIDE)
-    words = {"prompt": record.prompt, "where": _where(record)}
-    final = ("<think>" + rng.choice(decide[answer["overall"]]).format(**words) + "</think>"
-             "<answer>" + json.dumps(answer) + "</answer>")
-    script = [final]
-    if calls:
-        script.insert(0, "<think>" + rng.choice(look).format(**words) + "</think>\n" + "\n".join(calls))
+    script = _observed_script(record, calls, answer) if oracle else None
+    if script is None:
+        look, decide = (_ORACLE_LOOK, _ORACLE_DECIDE) if oracle else (_LOOK, _DECIDE)
+        words = {"prompt": record.prompt, "where": _where(record)}
+        if record.meta.get("oracle_calls") and not config.tools:  # tools off: say what is missing, then decide
+            decide = {k: (_ORACLE_FIRST + " " + v,) for k, v in _ORACLE_VERDICT.items()}
+        final = ("<think>" + rng.choice(decide[answer["overall"]]).format(**words) + "</think>"
+                 "<answer>" + json.dumps(answer) + "</answer>")
+        script = [final]
+        if calls:
+            script.insert(0, "<think>" + rng.choice(look).format(**words) + "</think>\n" + "\n".join(calls))
     turns = iter(script)
     kind = "pairwise" if template.startswith("pairwise") else "pointwise"
     traj = run_episode(lambda convs, imgs: [next(turns)], _env(record, config), messages, images,
@@ -241,7 +272,8 @@ def both_orders(records) -> list:
     return out
 
 
-def synthetic_traces(records, judge_config, *, seed: int = 0, swap: bool = False) -> list[Trajectory]:
+def synthetic_traces(records, judge_config, *, seed: int = 0, swap: bool = False,
+                     no_tool_share: float = 0.0) -> list[Trajectory]:
     """Scripted tool-using judge episodes on labelled pairs (see the module docstring).
 
     Args:
@@ -249,14 +281,28 @@ def synthetic_traces(records, judge_config, *, seed: int = 0, swap: bool = False
         judge_config: the `JudgeConfig` whose prompt, tools, frame counts and pixel budgets the traces use.
         seed: varies the wording and the number of frames looked at; the same seed gives the same traces.
         swap: also trace every pair in the other order (`both_orders`), right after it.
+        no_tool_share: share of the pairs (drawn with the seed; both orders go together) traced with the tools
+            off: no tool schemas, no tool prompt, an answer from the first look. Such traces carry
+            `meta["tools"] = []`, which SFT renders without tools, so the judge also answers when run without them.
 
     Returns:
         One `Trajectory` per record (two with `swap`), in order, with its verdict equal to the record's labels.
     """
+    import dataclasses
+
     from mmreward.agent.judge_scorer import JudgeScorer
 
     judge = JudgeScorer(None, None, judge_config)
-    rng = random.Random(seed)
-    traces = [synthetic_trace(record, judge, rng) for record in (both_orders(records) if swap else records)]
-    logger.info("built %d synthetic traces (%d tool calls)", len(traces), sum(t.tool_calls for t in traces))
+    bare = JudgeScorer(None, None, dataclasses.replace(judge_config, tools=[])) if no_tool_share > 0 else None
+    rng, pick = random.Random(seed), random.Random(f"{seed}/no-tools")
+    traces = []
+    for record in records:
+        use = bare if bare is not None and pick.random() < no_tool_share else judge
+        for one in (both_orders([record]) if swap else [record]):
+            traj = synthetic_trace(one, use, rng)
+            if use is bare:
+                traj.meta["tools"] = []
+            traces.append(traj)
+    logger.info("built %d synthetic traces (%d tool calls, %d without tools)", len(traces),
+                sum(t.tool_calls for t in traces), sum(t.meta.get("tools") == [] for t in traces))
     return traces

@@ -195,3 +195,37 @@ def test_a_tiny_judge_taught_one_trace_runs_a_real_tool_using_episode(tiny_check
     assert set(calls) == {"select_frames"} and len(episode.images) > 2 * cfg.initial_frames
     assert episode.finish_reason == "answer" and episode.verdict == verdict_for(record, JUDGE_DIMENSIONS[
         "pairwise_video"])
+
+
+def test_labelled_positions_only_gives_the_same_loss_and_gradients(tiny_checkpoint):
+    """The CPU shortcut scores only labelled positions; loss and gradients equal TRL's all-position path."""
+    from transformers import AutoModelForImageTextToText
+    from trl.trainer.utils import add_fused_lm_head
+
+    from mmreward.train.sft import labelled_positions_only
+
+    torch.manual_seed(0)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_checkpoint(), dtype=torch.float32)
+    add_fused_lm_head(model)
+    ids = torch.randint(10, 200, (2, 24))
+    labels = ids.clone()
+    labels[:, :15] = -100  # only the tail is trained on, as in a judge trace
+    labels[1, 20:] = -100
+
+    def loss_and_grad():
+        model.zero_grad()
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels, fused_lm_head=True).loss
+        loss.backward()
+        return loss.detach(), model.get_output_embeddings().weight.grad.clone()
+
+    import trl.trainer.utils as trl_utils
+
+    everywhere = loss_and_grad()
+    with labelled_positions_only():
+        assert trl_utils._use_triton(torch.device("cpu"))  # the compact path is the one taken
+        compact = loss_and_grad()
+    assert not trl_utils._use_triton(torch.device("cpu"))
+    after = loss_and_grad()  # the switch is undone on exit
+    assert torch.allclose(everywhere[0], compact[0], atol=1e-6) and torch.allclose(everywhere[0], after[0])
+    assert torch.allclose(everywhere[1], compact[1], atol=1e-6)
+    assert everywhere[1].abs().sum() > 0

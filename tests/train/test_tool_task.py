@@ -94,7 +94,10 @@ def test_teacher_traces_call_the_oracle_in_both_orders_and_end_in_the_label(pair
     flip = {"A": "B", "B": "A"}
     for i, record in enumerate(pairs):
         for traj, label in ((traces[2 * i], record.label), (traces[2 * i + 1], flip[record.label])):
-            calls = next(m for m in traj.messages if m.get("tool_calls"))["tool_calls"]
+            # One candidate per turn: call A's media, note what it showed, call B's, note it, decide.
+            turns = [m for m in traj.messages if m["role"] == "assistant"]
+            calls = [c for m in turns for c in m.get("tool_calls", [])]
+            assert [len(m.get("tool_calls", [])) for m in turns] == [1, 1, 0]
             oracle = record.meta["oracle_calls"][0]
             assert [c["function"]["name"] for c in calls] == [oracle["name"]] * 2
             for n, call in enumerate(calls, 1):
@@ -103,6 +106,30 @@ def test_teacher_traces_call_the_oracle_in_both_orders_and_end_in_the_label(pair
             texts = [m["content"][-1]["text"] for m in traj.messages if m["role"] == "tool"]
             assert record_evidence_seen(record, texts) is True
             assert traj.verdict["overall"] == label and traj.meta["source"] == "oracle"
+            # The notes say what each candidate showed at the evidence: the better one the prompt's colour.
+            seen = record.meta["evidence"]["seen"]
+            where = (f"t={record.meta['evidence']['time']:.1f}s" if record.meta["kind"] == "video"
+                     else f"the {record.meta['evidence']['region']} corner")
+            for slot, turn in zip("AB", turns[1:]):
+                word = seen["match"] if slot == label else seen["other"]
+                assert turn["content"].startswith(f"<think>{slot} at {where}: {word}.")
+            assert f"Only {label} matches." in turns[-1]["content"]
+
+
+def test_no_tool_share_traces_answer_from_the_first_look_without_tools(pairs):
+    traces = synthetic_traces(pairs, JUDGE, seed=0, swap=True, no_tool_share=0.5)
+    bare = [t for t in traces if t.meta.get("tools") == []]
+    assert 0 < len(bare) < len(traces) and len(bare) % 2 == 0  # whole pairs (both orders) go without tools
+    for traj in bare:
+        assert traj.tool_calls == 0 and [m["role"] for m in traj.messages] == ["user", "assistant"]
+        prompt = traj.messages[0]["content"][-1]["text"]
+        assert "select_frames" not in prompt and "crop" not in prompt  # no tool paragraph
+        assert traj.messages[-1]["content"].startswith("<think>The first look misses ")
+    with_tools = [t for t in traces if t.meta.get("tools") is None]
+    assert all(t.tool_calls == 2 for t in with_tools)
+    # The same seed draws the same pairs.
+    again = synthetic_traces(pairs, JUDGE, seed=0, swap=True, no_tool_share=0.5)
+    assert [t.meta.get("tools") for t in again] == [t.meta.get("tools") for t in traces]
 
 
 def test_evidence_checks_by_hand():

@@ -16,7 +16,8 @@ tell A from B; one content-dependent tool call, whose arguments the prompt gives
   pixels of one 14 px patch and its colour is lost; `crop(box=<the quadrant>)` enlarges it to 8 px.
 
 Each record carries its oracle in `meta`: `meta["evidence"]` (where the deciding detail is: a time window per
-video, a box per image; what `agent.evidence` checks tool replies against) and `meta["oracle_calls"]` (the tool
+video, a box per image, which `agent.evidence` checks tool replies against; and `seen`: what the better and the
+other candidate show there, which teacher traces write down after each call) and `meta["oracle_calls"]` (the tool
 calls that show it, in the form of `select_frames` / `crop` arguments without the media number). Labels
 alternate A, B, A, … (balanced); evaluating both presentation orders (`record.swapped()`) makes a constant or
 position-following judge score exactly 0.5. Pair i draws from an RNG seeded with (seed, i), so rebuilding
@@ -110,7 +111,8 @@ def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) ->
     decoy = float(rng.choice([t for t in FLASH_TIMES if t != time]))
     clips = (_ball_clip(rng, time), _ball_clip(rng, decoy))
     prompt = f"a grey ball that flashes red at about {time:.1f} s"
-    meta = {"kind": "video", "evidence": {"window": [time - FLASH_HALF, time + FLASH_HALF], "time": time},
+    meta = {"kind": "video", "evidence": {"window": [time - FLASH_HALF, time + FLASH_HALF], "time": time,
+                                          "seen": {"match": "red", "other": "grey"}},
             "oracle_calls": [{"name": "select_frames", "arguments": {"timestamps": [time]}}], "decoy_time": decoy}
     return _pair(i, "video", prompt, clips, lambda clip, path: write_video(path, clip, FPS, options=_X264),
                  media_dir, stem, meta)
@@ -149,7 +151,7 @@ def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) ->
     half = BADGE / 2 / IMAGE_SIZE
     meta = {"kind": "image",
             "evidence": {"box": [round(cx - half, 4), round(cy - half, 4), round(cx + half, 4), round(cy + half, 4)],
-                         "region": named, "max_area": MAX_CROP_AREA},
+                         "region": named, "max_area": MAX_CROP_AREA, "seen": {"match": "red", "other": "blue"}},
             "oracle_calls": [{"name": "crop", "arguments": {"box": list(QUADRANTS[named])}}], "decoy_region": other}
     return _pair(i, "image", f"a tile whose badge in the {named} corner is red", (right, wrong),
                  lambda im, path: im.save(path), media_dir, stem, meta)
