@@ -51,13 +51,23 @@ class JudgeDemoSettings:
     initial_frames: int = 4
     workspace_frames: int = 32
     image_max_pixels: int = 56 * 56
-    tool_max_pixels: int = 112 * 112
+    # A crop of a quadrant keeps the tile's own resolution (its 12 px badge fills most of a 14 px patch).
+    tool_max_pixels: int = 224 * 224
     max_new_tokens: int = 96
+    # Teacher traces look at one candidate per turn (two calls, then the verdict), and every returned image stays
+    # in view (memory window -1: all; GRPO's tool loop keeps them all too).
     max_turns: int = 3
+    memory_window: int = -1
+    # Tool documentation in every sequence: "brief" (agent.tools.BRIEF_DOCS) halves the ~560 tokens of the full
+    # docstrings, which a model trained from scratch must otherwise learn to look past.
+    tool_schema: str = "brief"
     # Cold-start SFT on teacher traces (both orders).
     sft_steps: int = 300
     sft_batch_size: int = 8
     sft_learning_rate: float = 3e-3
+    # Share of the SFT pairs traced with the tools off, so that "accuracy without tools" measures the missing
+    # evidence rather than a judge that never learned to answer without its tools.
+    no_tool_share: float = 0.25
     # RFT: pairs sampled (both orders), episodes per pair and order, temperature; SFT steps on the kept ones.
     rft_records: int = 64
     rft_samples: int = 2
@@ -97,7 +107,8 @@ class JudgeDemoReport:
 def judge_settings(s: JudgeDemoSettings) -> dict:
     """The judge's rendering settings (one place: SFT, RFT, GRPO and every measurement use them)."""
     return {"initial_frames": s.initial_frames, "workspace_frames": s.workspace_frames,
-            "image_max_pixels": s.image_max_pixels, "tool_max_pixels": s.tool_max_pixels}
+            "image_max_pixels": s.image_max_pixels, "tool_max_pixels": s.tool_max_pixels,
+            "tool_schema": s.tool_schema}
 
 
 def episode_metrics(records, trajectories) -> dict:
@@ -109,8 +120,8 @@ def episode_metrics(records, trajectories) -> dict:
 
     Returns:
         accuracy (parse failures count as wrong), position_consistency (share of pairs whose two verdicts name the
-        same candidate; a parse failure is inconsistent), parse_failure_rate, tool_call_validity (share of calls
-        that ran; 0.0 without calls), evidence_hit_rate (share of episodes whose tool replies showed the evidence
+        same candidate; a parse failure is inconsistent), parse_failure_rate, tool_call_validity (share of the
+        attempted calls — ran, failed, malformed or refused — that ran and returned a result; 0.0 without any), evidence_hit_rate (share of episodes whose tool replies showed the evidence
         in every candidate), tool_use_rate, mean_tool_calls, n_pairs, n_episodes.
     """
     from mmreward.agent.evidence import record_evidence_seen
@@ -123,6 +134,10 @@ def episode_metrics(records, trajectories) -> dict:
     consistent = [verdicts[i] is not None and verdicts[j] is not None and flip.get(verdicts[j]) == verdicts[i]
                   for i, j in pairs]
     calls = sum(t.tool_calls for t in trajectories)
+    # A call that ran answers with a tool message that is not an error; `tool_failures` counts every other
+    # attempt, malformed calls included (those are not in `tool_calls`).
+    valid = sum(1 for t in trajectories for m in t.messages
+                if m.get("role") == "tool" and not _text(m.get("content")).startswith("Error:"))
     failures = sum(t.tool_failures for t in trajectories)
     hits = []
     for record, traj in zip(records, trajectories):
@@ -133,7 +148,7 @@ def episode_metrics(records, trajectories) -> dict:
         "accuracy": sum(correct) / n,
         "position_consistency": sum(consistent) / max(1, len(consistent)),
         "parse_failure_rate": sum(v is None for v in verdicts) / n,
-        "tool_call_validity": (calls - failures) / calls if calls else 0.0,
+        "tool_call_validity": valid / (valid + failures) if valid + failures else 0.0,
         "evidence_hit_rate": sum(hits) / n,
         "tool_use_rate": sum(t.tool_calls > 0 for t in trajectories) / n,
         "mean_tool_calls": calls / n,
@@ -160,7 +175,7 @@ def measure(model: str | Path, pairs, s: JudgeDemoSettings) -> dict:
 
     records = both_orders(pairs)
     judge = JudgeScorer.from_vlm(str(model), dtype="float32", max_new_tokens=s.max_new_tokens,
-                                 max_turns=s.max_turns, memory_window=1, temperature=0.0, template=None,
+                                 max_turns=s.max_turns, memory_window=s.memory_window, temperature=0.0, template=None,
                                  tools=list(TOOLS), **judge_settings(s))
     runs = {}
     for mode, tools in (("tools", list(TOOLS)), ("no_tools", [])):
@@ -201,6 +216,7 @@ def run_sft(base: Path, data: Path, out: Path, s: JudgeDemoSettings) -> Path:
         "max_steps": s.sft_steps, "per_device_train_batch_size": s.sft_batch_size,
         "learning_rate": s.sft_learning_rate, "lr_scheduler_type": "cosine", "warmup_steps": 0.05,
         "logging_steps": max(1, s.sft_steps // 10), "gradient_checkpointing": False, "swap_augment": True,
+        "no_tool_share": s.no_tool_share, "memory_window": s.memory_window,
         "max_new_tokens": s.max_new_tokens, "max_turns": s.max_turns, **judge_settings(s),
         **_common(s, s.progress)})
     return sft.train(cfg)
@@ -219,7 +235,7 @@ def run_rft(judge: Path, data: Path, out: Path, s: JudgeDemoSettings) -> Path:
                           "learning_rate": s.rft_learning_rate, "lr_scheduler_type": "constant",
                           "logging_steps": max(1, s.rft_steps // 5), "gradient_checkpointing": False,
                           "max_new_tokens": s.max_new_tokens, "max_turns": s.max_turns,
-                          **_common(s, s.progress)})
+                          "memory_window": s.memory_window, **_common(s, s.progress)})
     return rft.train(cfg)
 
 
@@ -250,7 +266,8 @@ def demo_corpus(tools=TOOLS) -> tuple[str, ...]:
 
     header = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided "
               "with function signatures within <tools></tools> XML tags:\n<tools>\n")
-    schemas = "\n".join(json.dumps(schema) for schema in tool_schemas(list(tools)))
+    schemas = "\n".join(json.dumps(schema) for brief in (False, True)
+                         for schema in tool_schemas(list(tools), brief=brief))
     words = ("a grey ball that flashes red at about s a tile whose badge in the top bottom left right corner is "
              "red Video Image Frame Crop of image frames pixels resized to select_frames crop timestamps box")
     return (header + schemas, *JUDGE_TEMPLATES.values(), tool_use_prompt(list(tools)), words) * 20
