@@ -84,8 +84,14 @@ def _json(content: Any, status: int = 200):
     return Response(json.dumps(content, allow_nan=False), status_code=status, media_type="application/json")
 
 
-async def read_json(request, limit: int) -> Any:
-    """The request's JSON body, read in chunks and refused past `limit` bytes (413) or when not JSON (400)."""
+# Bodies up to this size are parsed on the event loop: a few records take a few hundred microseconds, about what
+# the hop to a worker thread and back costs. Larger ones (base64 frames, many records) are parsed in a worker
+# thread, so that one big request never stalls the others.
+INLINE_BODY_BYTES = 64 << 10
+
+
+async def read_body(request, limit: int) -> bytes:
+    """The request's body, read in chunks and refused past `limit` bytes (413; Content-Length is checked first)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(f"body of {declared} bytes exceeds the server's limit of {limit} bytes; split the "
@@ -97,10 +103,20 @@ async def read_json(request, limit: int) -> Any:
             raise RequestError(f"body exceeds the server's limit of {limit} bytes; split the request or raise "
                                "--max-body-mb", status=413)
         chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a body; 400 when it is not JSON."""
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(raw)
     except (ValueError, RecursionError) as err:
         raise RequestError(f"body is not valid JSON ({str(err)[:100]})", status=400) from None
+
+
+async def read_json(request, limit: int) -> Any:
+    """The request's JSON body, refused past `limit` bytes (413) or when not JSON (400)."""
+    return parse_json(await read_body(request, limit))
 
 
 def result_rows(results: list) -> list[dict]:
@@ -175,23 +191,30 @@ def create_app(scorer, settings: ServeSettings | None = None, *, metrics: Metric
     async def _score(records: list) -> list:
         return await asyncio.wrap_future(batcher.submit(records))
 
-    @app.post("/score", summary="Score records", openapi_extra=body_doc(score_body(settings.max_records)))
-    async def score(request: Request):
-        body = await read_json(request, settings.max_body_bytes)
+    async def _records(request, to_records) -> list:
+        """The request's records: `to_records(JSON body)`, on the event loop for a small body, else in a thread."""
+        raw = await read_body(request, settings.max_body_bytes)
+
+        def parse():
+            return parse_records(to_records(parse_json(raw)), policy, max_records=settings.max_records)
+
+        return parse() if len(raw) <= INLINE_BODY_BYTES else await run_in_threadpool(parse)
+
+    def score_records_field(body):
         if not isinstance(body, dict) or "records" not in body:
             raise RequestError('the body must be a JSON object {"records": [...]}', field="records")
-        records = await run_in_threadpool(parse_records, body["records"], policy, max_records=settings.max_records)
-        results = await _score(records)
+        return body["records"]
+
+    @app.post("/score", summary="Score records", openapi_extra=body_doc(score_body(settings.max_records)))
+    async def score(request: Request):
+        results = await _score(await _records(request, score_records_field))
         return _json({"results": result_rows(results)})
 
     @app.post("/get_reward", summary="OpenRLHF remote reward model", openapi_extra=body_doc(OPENRLHF_BODY))
     async def get_reward(request: Request):
         from mmreward.serving.openrlhf import openrlhf_records, openrlhf_response
 
-        body = await read_json(request, settings.max_body_bytes)
-        records = await run_in_threadpool(parse_records, openrlhf_records(body), policy,
-                                          max_records=settings.max_records)
-        results = await _score(records)
+        results = await _score(await _records(request, openrlhf_records))
         finite = [r if r.error or all(math.isfinite(v) for v in (r.score,) if v is not None) else
                   type(r)(id=r.id, kind=r.kind, error="non-finite score") for r in results]
         return _json(openrlhf_response(finite))

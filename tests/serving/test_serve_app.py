@@ -202,3 +202,27 @@ def test_openrlhf_protocol_scores_the_user_text_and_response(client, head_model,
     assert got["extra_logs"]["VQ"] == pytest.approx([w["scores"]["VQ"] for w in want], abs=1e-5)
     bad = client.post("/get_reward", json={"query": ["a"], "prompts": ["a", "b"]})
     assert bad.status_code == 422 and bad.json()["field"] == "prompts"
+
+
+def test_small_bodies_are_parsed_on_the_event_loop_and_large_ones_in_a_worker_thread(head_model, monkeypatch):
+    import starlette.concurrency
+
+    from mmreward.serving.app import INLINE_BODY_BYTES
+
+    hops, real = [], starlette.concurrency.run_in_threadpool
+
+    async def spy(fn, *args, **kwargs):
+        hops.append(fn.__name__)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(starlette.concurrency, "run_in_threadpool", spy)
+    record = {"id": "r", "prompt": "a red square", "response": "It is red."}
+    with TestClient(create_app(head_model, ServeSettings())) as c:
+        small = c.post("/score", json={"records": [record]})
+        assert hops == []
+        large = c.post("/score", json={"records": [{**record, "meta": {"pad": "x" * INLINE_BODY_BYTES}}]})
+        assert hops == ["parse"]
+        broken = c.post("/score", content=b"[" * INLINE_BODY_BYTES, headers={"content-type": "application/json"})
+    assert small.status_code == large.status_code == 200
+    assert small.json()["results"][0]["score"] == pytest.approx(large.json()["results"][0]["score"], abs=1e-6)
+    assert broken.status_code == 400 and "not valid JSON" in broken.json()["error"]
