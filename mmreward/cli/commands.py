@@ -253,23 +253,12 @@ def cmd_data_build(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from mmreward.evaluation.runner import EvalConfig, load_suite, run_eval
+    """`mmreward eval`: the `EvalConfig` from --config and the flags (`cli.eval_args`), then `run_eval`."""
+    from mmreward.cli.eval_args import eval_config
+    from mmreward.evaluation.runner import run_eval
 
-    values = load_suite(args.suite) if args.suite else {}
-    flags = {k: v for k, v in vars(args).items()
-             if k in EvalConfig.__dataclass_fields__ and v is not None and k != "options"}
-    flags["progress"] = not args.no_progress
-    if args.option:
-        values.setdefault("options", {}).update(dict(kv.split("=", 1) for kv in args.option))
-    try:
-        cfg = EvalConfig(**{**values, **flags})
-    except TypeError as err:
-        logger.error("%s; valid keys: %s", err, ", ".join(EvalConfig.__dataclass_fields__))
-        return 2
-    if not (cfg.benchmark and cfg.data and cfg.model):
-        logger.error("--benchmark, --data and --model are required (or set them in --suite)")
-        return 2
-    run_eval(cfg)
+    # A bad key or value is a ConfigError naming the flag or file: main() prints it and exits 2.
+    run_eval(eval_config(args))
     return 0
 
 

@@ -15,90 +15,19 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 from mmreward.errors import ConfigError, DataError
 from mmreward.evaluation.benchmarks import BenchmarkData, get_benchmark
+from mmreward.evaluation.eval_config import EvalConfig, load_suite
 from mmreward.evaluation.metrics.glue import clean, compute_metrics
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, summarize_protocol
 from mmreward.evaluation.report import write_plots, write_table
 
+__all__ = ["EvalConfig", "load_suite", "run_eval"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class EvalConfig:
-    """One evaluation run."""
-
-    # Benchmark registry name (mmreward.evaluation.benchmarks.BENCHMARKS).
-    benchmark: str
-    # Local copy of the benchmark in its published layout (or a hub id).
-    data: str
-    # Scorer checkpoint, plain VLM (yes-token), or open_clip name (with scorer "clip").
-    model: str
-    # Force a scorer kind of mmreward.scoring.SCORERS: head | yes_token | clip | judge (default: from the checkpoint).
-    scorer: str | None = None
-    # Yes-token question mode for a plain VLM: pointwise | pairwise.
-    mode: str | None = None
-    # Output folder (default: eval_results/<benchmark>).
-    out: str | None = None
-    # Loader options (e.g. {"split": "test"} for GenAI-Bench).
-    options: dict = field(default_factory=dict)
-    # Judge protocol: presentation order (given | both | random), samples per item, seed, and what a failed
-    # sample is in the vote: "exclude" (left out) or "vote" (a vote class, VL-RewardBench's cal.py); None: the
-    # benchmark's official rule (`BenchmarkSpec.unparsed`).
-    order: str = "given"
-    k: int = 1
-    seed: int = 0
-    unparsed: str | None = None
-    # Scoring: units per forward, media-decoding worker processes, what to do with bad records.
-    batch_size: int = 8
-    num_workers: int = 0
-    on_error: str = "skip"
-    # Evaluate only the first N items (smoke runs); None: all.
-    limit: int | None = None
-    # Bias probes to run and report (names in mmreward.evaluation.probes.PROBES), e.g. ["length_bias"].
-    probes: list[str] = field(default_factory=list)
-    # Weights dtype (auto, bf16, fp16, fp32); for CLIP scorers its open_clip precision.
-    dtype: str = "auto"
-    progress: bool = True
-    # Write report.html (and, for judges, keep each episode's trajectory in samples.jsonl).
-    report: bool = True
-
-
-def load_suite(path: str | Path) -> dict:
-    """Read a suite YAML (keys of `EvalConfig`) and check it: known keys, a registered benchmark, a valid protocol.
-
-    Args:
-        path: the YAML file (eval/suites/*.yaml).
-
-    Returns:
-        The values, to be overridden by command-line flags. Raises ConfigError naming the file and the key.
-    """
-    import yaml
-
-    try:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read the suite ({err})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a suite is a mapping of EvalConfig keys, got {type(values).__name__}")
-    unknown = sorted(set(values) - set(EvalConfig.__dataclass_fields__))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(EvalConfig.__dataclass_fields__)}")
-    if "benchmark" in values:
-        try:
-            spec = get_benchmark(values["benchmark"])
-        except KeyError as err:
-            raise ConfigError(f"{path}: {err.args[0]}") from None
-        protocol = {k: values[k] for k in ("order", "k", "seed") if k in values}
-        try:
-            JudgeProtocol(**protocol, unparsed=values.get("unparsed") or spec.unparsed)
-        except ValueError as err:
-            raise ConfigError(f"{path}: {err}") from None
-    return values
 
 
 def _dist():
@@ -193,11 +122,11 @@ def run_eval(cfg: EvalConfig) -> dict:
 
 
 def _protocol(cfg: EvalConfig, spec) -> JudgeProtocol:
-    """The judge protocol of the run; a bad value is a ConfigError naming the flag."""
+    """The judge protocol of the run; a bad value (a config changed after it was built) names the flags."""
     try:
-        return JudgeProtocol(order=cfg.order, k=cfg.k, seed=cfg.seed, unparsed=cfg.unparsed or spec.unparsed)
+        return cfg.protocol(spec)
     except ValueError as err:
-        raise ConfigError(f"eval: {err} (--order / --k / --unparsed, or the suite YAML)") from None
+        raise ConfigError(f"eval: {err} (--order / --k / --unparsed, or the --config YAML)") from None
 
 
 def _records(cfg: EvalConfig, data: BenchmarkData) -> list:
