@@ -43,6 +43,21 @@ def _args_tiny(tiny: argparse.ArgumentParser) -> None:
     tiny.set_defaults(func=commands.cmd_tiny)
 
 
+def judge_template_name(name: str) -> str:
+    """argparse `type` of `--judge-template`: a key of `prompts.JUDGE_TEMPLATES`, else an error naming close ones."""
+    import difflib
+
+    from mmreward.prompts import JUDGE_DIMENSIONS
+
+    # Templates a judge can answer with (the others, like "tool_use", are paragraphs appended to them).
+    known = sorted(JUDGE_DIMENSIONS)
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise argparse.ArgumentTypeError(f"unknown judge template {name!r}; {hint}known: {', '.join(known)}")
+
+
 def _args_score(score: argparse.ArgumentParser) -> None:
     """The arguments of `mmreward score`."""
     from mmreward.scoring import SCORERS
@@ -57,6 +72,9 @@ def _args_score(score: argparse.ArgumentParser) -> None:
                        help="override the scorer kind recorded in the checkpoint")
     score.add_argument("--mode", choices=("pointwise", "pairwise", "clipscore", "vlmrm"),
                        help="plain VLM: pointwise|pairwise yes/no questions; open_clip: clipscore|vlmrm")
+    score.add_argument("--judge-template", type=judge_template_name, metavar="NAME",
+                       help="with a judge (--scorer judge): the prompt template, a key of prompts.JUDGE_TEMPLATES "
+                            "(e.g. llava_critic_pairwise, unifiedreward_think_image); default: by record kind")
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
     score.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")
