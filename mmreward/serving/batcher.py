@@ -176,6 +176,7 @@ class Batcher:
         self._ready: list[_Batch] = []
         self._ready_records = 0
         self._forwarding = False
+        self._encoding = False
         self._encode_done = False
         self._closed = False
         self._threads: list[threading.Thread] = []
@@ -245,13 +246,15 @@ class Batcher:
                     # arrives meanwhile waits in the queue and joins a later, fuller batch.
                     self._ready_cond.wait_for(self._may_encode)
                     idle = not self._forwarding and not self._ready
+                    self._encoding = True
                 jobs, carry, stop = self._gather(first, idle)
                 batch = self._prepare(self._take(jobs))
-                if batch is not None:
-                    with self._ready_cond:
+                with self._ready_cond:
+                    self._encoding = False
+                    if batch is not None:
                         self._ready.append(batch)
                         self._ready_records += len(batch.records)
-                        self._ready_cond.notify_all()
+                    self._ready_cond.notify_all()
                 if stop:
                     return
         finally:
@@ -323,10 +326,17 @@ class Batcher:
         return dict(zip(units, self._pool.map(_encode_unit, units.values(), chunksize=chunk)))
 
     # ---- stage 2: forward ----
+    def _may_forward(self) -> bool:
+        # A batch that stage 1 is encoding right now joins this forward pass: each call has a fixed cost, which
+        # small batches pay most for. The wait is one encoding step, since stage 1 encodes whatever has arrived.
+        if not self._ready:
+            return self._encode_done
+        return not self._encoding or self._ready_records >= self.max_batch_size
+
     def _forward_stage(self) -> None:
         while True:
             with self._ready_cond:
-                self._ready_cond.wait_for(lambda: self._ready or self._encode_done)
+                self._ready_cond.wait_for(self._may_forward)
                 if not self._ready:
                     return
                 # Everything encoded while the previous forward pass ran goes into this one, up to the cap.

@@ -1,6 +1,7 @@
 """The dynamic batcher: requests merge into one engine batch, units dedupe across requests, bugs fail one batch."""
 
 import threading
+import time
 
 import pytest
 import torch
@@ -124,12 +125,14 @@ def test_a_request_larger_than_the_cap_goes_alone_in_forward_passes_of_the_cap()
 
 class GatedScorer(FakeScorer):
     """The first forward pass waits until the test opens `release`; encoding a response named in `signal`
-    sets that event (so the test sees stage 1 working while stage 2 is busy). A response "bad" is bad media."""
+    sets that event (so the test sees stage 1 working while stage 2 is busy), one named in `gate` waits for it.
+    A response "bad" is bad media."""
 
     def __init__(self):
         super().__init__()
         self.forward_started, self.release = threading.Event(), threading.Event()
         self.signal: dict[str, threading.Event] = {}
+        self.gate: dict[str, threading.Event] = {}  # encoding these responses waits for the event
 
     def encoder(self):
         def encode(unit):
@@ -139,6 +142,8 @@ class GatedScorer(FakeScorer):
                 raise MediaError(f"{unit.record_id}: cannot decode video")
             if response in self.signal:
                 self.signal[response].set()
+            if response in self.gate:
+                assert self.gate[response].wait(60), f"the test never opened the gate of {response!r}"
             return {"value": float(len(response))}
         return encode
 
@@ -167,6 +172,43 @@ def test_pipeline_encodes_while_the_forward_pass_runs_and_merges_what_was_encode
         batcher.close()
     assert scorer.forward_calls == [1, 2]  # both batches encoded meanwhile went into one forward pass
     assert results == [[("r0", 1.0, None)], [("r0", 2.0, None)], [("r0", 3.0, None)]]
+
+
+def test_a_free_forward_pass_waits_for_the_batch_being_encoded_and_takes_it_too():
+    scorer = GatedScorer()
+    batcher = Batcher(scorer, max_batch_size=8, max_wait_ms=0).start()
+    try:
+        first = batcher.submit(_records("a"))
+        assert scorer.forward_started.wait(60)
+        scorer.signal["bb"], scorer.signal["ccc"], scorer.gate["ccc"] = (threading.Event(), threading.Event(),
+                                                                         threading.Event())
+        second = batcher.submit(_records("bb"))
+        assert scorer.signal["bb"].wait(60)
+        third = batcher.submit(_records("ccc"))
+        assert scorer.signal["ccc"].wait(60)  # stage 1 is inside the encoding of "ccc" now
+        scorer.release.set()
+        assert _scored([first]) == [[("r0", 1.0, None)]]
+        # "bb" is ready but "ccc" is still being encoded: the forward pass waits for it. (A bounded wait for
+        # something that must not happen: a slow machine can only make this pass wrongly, never fail wrongly.)
+        assert not _wait_until(lambda: len(scorer.forward_calls) > 1, 0.2)
+        scorer.gate["ccc"].set()
+        results = _scored([second, third])
+    finally:
+        scorer.release.set()
+        for gate in scorer.gate.values():
+            gate.set()
+        batcher.close()
+    assert scorer.forward_calls == [1, 2]
+    assert results == [[("r0", 2.0, None)], [("r0", 3.0, None)]]
+
+
+def _wait_until(condition, seconds: float) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
 
 
 def test_without_pipeline_requests_wait_for_the_forward_pass_then_go_together():
