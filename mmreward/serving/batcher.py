@@ -9,11 +9,12 @@ split; one that would overflow the batch starts the next one). When the engine i
 `max_wait_ms` for company; under load it waits for nothing. It plans the records and encodes each distinct unit
 once (units are deduplicated across the requests of a batch), in a persistent pool of worker processes when
 `num_workers > 0` (started once, not per batch), as `mmreward score --num-workers` does. Stage 2, the *forward*
-thread, takes every batch encoded while its previous forward pass ran (up to `max_batch_size` records in all),
-scores them together with `score_records` (units grouped by length, per-record errors, in-order combination) and
-answers each request as soon as all its records are scored. So decoding and encoding overlap the forward pass
-(`pipeline=True`; stage 1 stays at most `max_batch_size` records ahead), and the forward pass still gets
-everything that arrived meanwhile: its fixed cost per call is what small batches pay most for.
+thread, takes every batch encoded while its previous forward pass ran, and the one being encoded at that moment
+(up to `max_batch_size` records in all), scores them together with `score_records` (units grouped by length,
+per-record errors, in-order combination) and answers each request as soon as all its records are scored. So
+decoding and encoding overlap the forward pass (`pipeline=True`; stage 1 stays at most `max_batch_size` records
+ahead), and the forward pass still gets everything that arrived meanwhile: its fixed cost per call is what small
+batches pay most for.
 
 One bad record fails only itself (its result carries `error`); anything unexpected fails the requests of that
 batch and both stages go on with the next one, so the server never loses its engine. A request whose caller has
