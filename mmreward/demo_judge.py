@@ -61,6 +61,9 @@ class JudgeDemoSettings:
     # Tool documentation in every sequence: "brief" (agent.tools.BRIEF_DOCS) halves the ~560 tokens of the full
     # docstrings, which a model trained from scratch must otherwise learn to look past.
     tool_schema: str = "brief"
+    # The judge prompt: the brief two-line template (prompts.JUDGE_TEMPLATES["pairwise_brief"]); None: the full
+    # pairwise_video / pairwise_image ones.
+    template: str | None = "pairwise_brief"
     # Cold-start SFT on teacher traces (both orders).
     sft_steps: int = 300
     sft_batch_size: int = 8
@@ -108,7 +111,7 @@ def judge_settings(s: JudgeDemoSettings) -> dict:
     """The judge's rendering settings (one place: SFT, RFT, GRPO and every measurement use them)."""
     return {"initial_frames": s.initial_frames, "workspace_frames": s.workspace_frames,
             "image_max_pixels": s.image_max_pixels, "tool_max_pixels": s.tool_max_pixels,
-            "tool_schema": s.tool_schema}
+            "tool_schema": s.tool_schema, "template": s.template}
 
 
 def episode_metrics(records, trajectories) -> dict:
@@ -175,7 +178,7 @@ def measure(model: str | Path, pairs, s: JudgeDemoSettings) -> dict:
 
     records = both_orders(pairs)
     judge = JudgeScorer.from_vlm(str(model), dtype="float32", max_new_tokens=s.max_new_tokens,
-                                 max_turns=s.max_turns, memory_window=s.memory_window, temperature=0.0, template=None,
+                                 max_turns=s.max_turns, memory_window=s.memory_window, temperature=0.0,
                                  tools=list(TOOLS), **judge_settings(s))
     runs = {}
     for mode, tools in (("tools", list(TOOLS)), ("no_tools", [])):

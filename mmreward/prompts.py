@@ -126,8 +126,17 @@ JUDGE_TEMPLATES["pairwise_response"] = (
     + _PAIRWISE_RULES + '<answer>{{"overall": "A"}}</answer>' + _STRICT
 )
 
+# Brief prompts for small judges: the same protocol (reasoning, tool calls, one JSON answer) in two lines.
+# "tool_use_brief" replaces "tool_use" when the tools are documented briefly (the judge's `tool_schema: brief`).
+JUDGE_TEMPLATES["pairwise_brief"] = (
+    'Prompt: "{prompt}"\nWhich matches the prompt better, A (first) or B (second)? Reason inside <think></think>, '
+    'then answer <answer>{{"overall": "A"}}</answer> or <answer>{{"overall": "B"}}</answer>.'
+)
+JUDGE_TEMPLATES["tool_use_brief"] = "To look closer, call {tools}, after </think>."
+
 # The dimensions each judge template asks for (`parse_verdict(text, dimensions=..., kind=...)`).
 JUDGE_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "pairwise_brief": ("overall",),
     "pairwise_image": ("overall",),
     "pairwise_video": ("VQ", "MQ", "TA", "overall"),
     "pointwise_image": ("TA", "VQ", "overall"),

@@ -262,7 +262,7 @@ def test_judge_templates_render_and_their_example_answer_parses(name):
         assert f"<answer>{phrase}</answer>" in text
         assert parse_verdict(f"<think>t</think><answer>{phrase}</answer>", answers=JUDGE_ANSWERS[name]).ok
         return
-    example = "<think>t</think>" + re.search(r"<answer>\{.*\}</answer>", text).group()
+    example = "<think>t</think>" + re.search(r"<answer>\{.*?\}</answer>", text).group()  # the first example
     kind = "pairwise" if name.startswith("pairwise") else "pointwise"
     assert parse_verdict(example, JUDGE_DIMENSIONS[name], kind=kind).ok
     assert format_ok(example)

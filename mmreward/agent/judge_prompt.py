@@ -87,7 +87,7 @@ def build_conversation(record, template: str, config) -> tuple[list[dict], list]
         values["response"] = record.response or ""   # templates that judge an answer (llava_critic_pointwise)
     text = render(JUDGE_TEMPLATES[template], **values)
     if config.tools:
-        text += "\n\n" + tool_use_prompt(config.tools)
+        text += "\n\n" + tool_use_prompt(config.tools, brief=getattr(config, "tool_schema", "full") == "brief")
     parts.append({"type": "text", "text": text})
     messages = [{"role": "system", "content": record.system}] if record.system else []
     messages.append({"role": "user", "content": parts})

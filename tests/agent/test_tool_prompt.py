@@ -68,3 +68,25 @@ def test_the_judge_prompt_follows_the_config_tools():
     config.tools = []
     messages, _ = build_conversation(pair, "pairwise_response", config)
     assert "<tool_call>" not in messages[-1]["content"][-1]["text"]
+
+
+def test_brief_style_gives_the_one_line_tool_paragraph_and_the_brief_template_parses():
+    from mmreward.judge import parse_verdict
+    from mmreward.prompts import JUDGE_DIMENSIONS
+
+    assert tool_use_prompt(DEFAULT_TOOLS, brief=True) == (
+        "To look closer, call select_frames to see other frames of a video, or crop to zoom into a region of an "
+        "image or frame, after </think>.")
+    pair = PreferencePair(id="p", prompt="a red circle", a=Candidate(text="x"), b=Candidate(text="y"), label="A")
+    config = SimpleNamespace(**{f.name: f.default for f in dataclasses.fields(JudgeConfig)
+                                if f.default is not dataclasses.MISSING})
+    config.tools, config.tool_schema = ["crop"], "brief"
+    text = build_conversation(pair, "pairwise_brief", config)[0][-1]["content"][-1]["text"]
+    assert text == ('Prompt: "a red circle"\nWhich matches the prompt better, A (first) or B (second)? Reason inside '
+                    '<think></think>, then answer <answer>{"overall": "A"}</answer> or <answer>{"overall": "B"}'
+                    '</answer>.\n\nTo look closer, call crop to zoom into a region of an image or frame, after '
+                    '</think>.')
+    assert JUDGE_DIMENSIONS["pairwise_brief"] == ("overall",)
+    verdict = parse_verdict('<think>B at t=1.5s: red.</think><answer>{"overall": "B"}</answer>',
+                            dimensions=JUDGE_DIMENSIONS["pairwise_brief"], kind="pairwise")
+    assert verdict.ok and verdict.verdicts == {"overall": "B"}

@@ -102,11 +102,12 @@ def tool_hint(name: str) -> str:
     return hint
 
 
-def tool_use_prompt(names: Collection[str]) -> str:
+def tool_use_prompt(names: Collection[str], *, brief: bool = False) -> str:
     """The paragraph appended to a media judge's prompt that says which tools it can call and what for.
 
     Args:
         names: the enabled tools, in the order to name them (non-empty).
+        brief: the one-line ``JUDGE_TEMPLATES["tool_use_brief"]`` (with brief tool schemas).
 
     Returns:
         ``JUDGE_TEMPLATES["tool_use"]`` filled with "select_frames to see other frames of a video, or crop to
@@ -117,7 +118,7 @@ def tool_use_prompt(names: Collection[str]) -> str:
         raise ValueError("tool_use_prompt needs at least one tool; a judge without tools gets no tool paragraph")
     hints = [f"{name} to {tool_hint(name)}" for name in names]
     listed = hints[0] if len(hints) == 1 else ", ".join(hints[:-1]) + ", or " + hints[-1]
-    return render(JUDGE_TEMPLATES["tool_use"], tools=listed)
+    return render(JUDGE_TEMPLATES["tool_use_brief" if brief else "tool_use"], tools=listed)
 
 
 def tool_schemas(names: Collection[str] | None = None, *, brief: bool = False) -> list[dict[str, Any]]:
