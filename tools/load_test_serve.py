@@ -3,7 +3,9 @@
     python tools/load_test_serve.py                          # tiny random model, generated images + videos
     python tools/load_test_serve.py --model CKPT --records 512 --clients 16 --num-workers 4
 
-Starts `mmreward serve` as a child process on 127.0.0.1 (a free port), then measures three phases:
+Starts `mmreward serve` as a child process on 127.0.0.1 (a free port), then measures three phases, `--repeat`
+rounds of them interleaved (a shared machine's load changes by the second; interleaving spreads that over all
+phases, and the report gives the median of each phase and the ratios of the medians):
 1. in process: one `scorer.score(records)` call (the reference records/s);
 2. N clients (threads) send the records in small requests as fast as the server answers;
 3. the same with 1 client (to show what batching buys).
@@ -13,11 +15,13 @@ the same batch size, decode workers and torch threads, and the same media cache 
 byte-identical copy of the media files (the media cache is keyed by path), so each starts with a cold cache on
 both sides. Both sides are warmed up (model, allocator) on a further copy first. The clients send pre-serialised
 bodies over keep-alive connections (stdlib `http.client`), so that the measuring process takes as little as it
-can of the CPUs the server and the in-process reference share; its CPU time is printed too.
+can of the CPUs the server and the in-process reference share; its CPU time is printed too. The in-process
+scorer stays loaded while the server runs (a real checkpoint needs memory for two copies).
 
-Prints records/s and its ratio to in-process scoring, p50/p95 request latency, 5xx count, CPU seconds per record
-(server process and its children, in-process reference), the server's peak RSS (children included) and the load
-average. Bounded: --records records per phase and --time-limit seconds overall.
+Prints records/s and its ratio to in-process scoring, p50/p95 request latency, 5xx count, CPU milliseconds per
+record (server process and its children; in-process reference), records per engine batch, the server's peak RSS
+(children included) and the load average. Bounded: --records records per phase, --repeat rounds and
+--time-limit seconds overall (checked between phases).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import threading
 import time
 from pathlib import Path
 
-PHASES = ("warmup", "in_process", "clients", "one_client")
+PHASES = ("in_process", "clients", "one_client")
 
 
 def _free_port() -> int:
@@ -44,11 +48,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_media(root: Path, n: int = 8) -> list[dict]:
-    """n media files under root/<phase>/ for each phase (byte-identical copies); items alternate image / video.
+def make_media(root: Path, n: int, copies: list[str]) -> list[dict]:
+    """n media files in each folder root/<copy> (byte-identical copies); items alternate image / video.
 
     Returns:
-        The media items (paths relative to a phase folder).
+        The media items (paths relative to a copy's folder).
     """
     import numpy as np
     from PIL import Image
@@ -56,22 +60,22 @@ def make_media(root: Path, n: int = 8) -> list[dict]:
     from mmreward.data.synthetic import write_index_video
 
     rng = np.random.default_rng(0)
-    first = root / PHASES[0]
+    first = root / copies[0]
     first.mkdir(parents=True, exist_ok=True)
     items = []
     for i in range(max(1, n // 2)):
         Image.fromarray(rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(first / f"i{i}.png")
         write_index_video(first / f"v{i}.mp4", 24, fps=12, height=64, width=96)
         items += [{"type": "image", "path": f"i{i}.png"}, {"type": "video", "path": f"v{i}.mp4"}]
-    for phase in PHASES[1:]:
-        shutil.copytree(first, root / phase)
+    for copy in copies[1:]:
+        shutil.copytree(first, root / copy)
     return items
 
 
-def make_records(items: list[dict], n: int, phase: str) -> list[dict]:
-    """n pointwise records over the items of one phase's media copy (same prompts in every phase)."""
+def make_records(items: list[dict], n: int, copy: str) -> list[dict]:
+    """n pointwise records over the items of one media copy (the same prompts and pixels for every copy)."""
     return [{"id": f"r{i}", "prompt": f"a shape, take {i}",
-             "media": [{**items[i % len(items)], "path": f"{phase}/{items[i % len(items)]['path']}"}],
+             "media": [{**items[i % len(items)], "path": f"{copy}/{items[i % len(items)]['path']}"}],
              "response": None} for i in range(n)]
 
 
@@ -172,11 +176,25 @@ def run_clients(port: int, records: list[dict], clients: int, per_request: int, 
             "client_cpu_s": round(time.process_time() - cpu, 2)}
 
 
+def batch_counts(port: int) -> tuple[float, float]:
+    """(engine batches, records in them) so far, from the server's /metrics."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    values = dict(line.split() for line in text.splitlines() if line.startswith("mmreward_batch_records_"))
+    return float(values["mmreward_batch_records_count"]), float(values["mmreward_batch_records_sum"])
+
+
 def server_phase(port: int, pid: int, records: list[dict], clients: int, args, deadline: float) -> dict:
-    """One client phase, with the server's CPU seconds per record."""
-    before = cpu_seconds(pid)
+    """One client phase, with the server's CPU per record and the records per engine batch (forward pass)."""
+    before, (batches, in_batches) = cpu_seconds(pid), batch_counts(port)
     out = run_clients(port, records, clients, args.per_request, deadline)
     out["server_cpu_ms_per_record"] = round(1000 * (cpu_seconds(pid) - before) / max(1, out["records"]), 2)
+    after, in_after = batch_counts(port)
+    out["records_per_engine_batch"] = round((in_after - in_batches) / max(1.0, after - batches), 1)
     return out
 
 
@@ -188,8 +206,8 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def in_process(model: str, root: Path, items: list[dict], args) -> dict:
-    """The reference: one `scorer.score` call on the phase's records, after a warm-up on the warm-up copy."""
+def load_reference(model: str, root: Path, items: list[dict], args):
+    """The in-process scorer, with the server's torch threads, warmed up on the warm-up copy."""
     import torch
 
     from mmreward.data.schema import parse_record
@@ -198,14 +216,49 @@ def in_process(model: str, root: Path, items: list[dict], args) -> dict:
     torch.set_num_threads(args.threads)
     scorer = load_scorer(model)
     warm = [parse_record(r, base_dir=root) for r in make_records(items, args.batch_size, "warmup")]
-    scorer.score(warm, batch_size=args.batch_size, progress=False)
-    parsed = [parse_record(r, base_dir=root) for r in make_records(items, args.records, "in_process")]
+    scorer.score(warm, batch_size=args.batch_size, num_workers=args.num_workers, progress=False)
+    return scorer
+
+
+def in_process(scorer, root: Path, records: list[dict], args) -> dict:
+    """The reference: one `scorer.score` call on the records (batch size and workers as the server's)."""
+    from mmreward.data.schema import parse_record
+
+    parsed = [parse_record(r, base_dir=root) for r in records]
     cpu, start = time.process_time() + _children_cpu(), time.perf_counter()
     scorer.score(parsed, batch_size=args.batch_size, num_workers=args.num_workers, progress=False)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() + _children_cpu() - cpu
     return {"records": len(parsed), "records_per_s": round(len(parsed) / elapsed, 1),
             "cpu_ms_per_record": round(1000 * cpu / len(parsed), 2)}
+
+
+def run_rounds(scorer, port: int, pid: int, root: Path, items: list[dict], args, deadline: float) -> list[dict]:
+    """`--repeat` rounds of (in process, N clients, 1 client), each phase on its own media copy."""
+    rounds = []
+    for r in range(args.repeat):
+        if time.monotonic() > deadline:
+            break
+        rounds.append({
+            "in_process": in_process(scorer, root, make_records(items, args.records, f"in_process{r}"), args),
+            "clients": server_phase(port, pid, make_records(items, args.records, f"clients{r}"), args.clients,
+                                    args, deadline),
+            "one_client": server_phase(port, pid, make_records(items, args.records, f"one_client{r}"), 1, args,
+                                       deadline)})
+    return rounds
+
+
+def summary(rounds: list[dict], args) -> dict:
+    """Median records/s of each phase over the rounds, and the ratios of the medians."""
+    import statistics
+
+    median = {phase: statistics.median(r[phase]["records_per_s"] for r in rounds) for phase in PHASES}
+    return {"median_records_per_s": median,
+            f"ratio_{args.clients}_clients": round(median["clients"] / median["in_process"], 3),
+            "ratio_1_client": round(median["one_client"] / median["in_process"], 3),
+            "cpu_ms_per_record_median": {
+                "in_process": statistics.median(r["in_process"]["cpu_ms_per_record"] for r in rounds),
+                "server_clients": statistics.median(r["clients"]["server_cpu_ms_per_record"] for r in rounds)}}
 
 
 def parse_args() -> argparse.Namespace:
@@ -220,6 +273,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--num-workers", type=int, default=0, help="decode workers, on both sides")
     parser.add_argument("--threads", type=int, default=1, help="torch threads, on both sides")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of the three phases, interleaved so that a change in machine load hits all")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds for the whole run")
     return parser.parse_args()
 
@@ -238,16 +293,15 @@ def main() -> None:
         RewardModel.build(make_tiny_vlm(work / "tiny", family="qwen2_5_vl")).save_pretrained(work / "rm")
         model = str(work / "rm")
     root = work / "media"
-    items = make_media(root, args.media)
-    reference = in_process(model, root, items, args)
+    copies = ["warmup", *(f"{phase}{r}" for r in range(args.repeat) for phase in PHASES)]
+    items = make_media(root, args.media, copies)
+    scorer = load_reference(model, root, items, args)
     proc, port = start_server(model, root, args)
     watch = RSSWatch(proc.pid)
     watch.start()
     try:
         run_clients(port, make_records(items, args.batch_size, "warmup"), 1, args.per_request, deadline)
-        many = server_phase(port, proc.pid, make_records(items, args.records, "clients"), args.clients, args,
-                            deadline)
-        one = server_phase(port, proc.pid, make_records(items, args.records, "one_client"), 1, args, deadline)
+        rounds = run_rounds(scorer, port, proc.pid, root, items, args, deadline)
     finally:
         watch.stop.set()
         proc.terminate()
@@ -255,14 +309,12 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     report = {
         "setup": {"records_per_phase": args.records, "distinct_media": len(items), "per_request": args.per_request,
-                  "batch_size": args.batch_size, "max_wait_ms": args.max_wait_ms, "num_workers": args.num_workers,
-                  "torch_threads": args.threads, "media_cache": "cold at the start of every phase, both sides",
-                  "cpus": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
+                  "clients": args.clients, "batch_size": args.batch_size, "max_wait_ms": args.max_wait_ms,
+                  "num_workers": args.num_workers, "torch_threads": args.threads,
+                  "media_cache": "cold at the start of every phase, both sides", "cpus": os.cpu_count(),
+                  "load_average_before": [round(x, 2) for x in load_before],
                   "load_average_after": [round(x, 2) for x in os.getloadavg()]},
-        "in_process": reference, f"clients_{args.clients}": many, "clients_1": one,
-        f"ratio_{args.clients}_clients": round(many["records_per_s"] / reference["records_per_s"], 3),
-        "ratio_1_client": round(one["records_per_s"] / reference["records_per_s"], 3),
-        "server_peak_rss_mb": round(watch.peak / 2**20, 1),
+        **summary(rounds, args), "server_peak_rss_mb": round(watch.peak / 2**20, 1), "rounds": rounds,
     }
     print(json.dumps(report, indent=2))
 

@@ -9,12 +9,12 @@ split; one that would overflow the batch starts the next one). When the engine i
 `max_wait_ms` for company; under load it waits for nothing. It plans the records and encodes each distinct unit
 once (units are deduplicated across the requests of a batch), in a persistent pool of worker processes when
 `num_workers > 0` (started once, not per batch), as `mmreward score --num-workers` does. Stage 2, the *forward*
-thread, takes every batch encoded while its previous forward pass ran, and the one being encoded at that moment
-(up to `max_batch_size` records in all), scores them together with `score_records` (units grouped by length,
-per-record errors, in-order combination) and answers each request as soon as all its records are scored. So
-decoding and encoding overlap the forward pass (`pipeline=True`; stage 1 stays at most `max_batch_size` records
-ahead), and the forward pass still gets everything that arrived meanwhile: its fixed cost per call is what small
-batches pay most for.
+thread, takes every batch encoded while its previous forward pass ran (and the one being encoded at that moment:
+on the CPU always, on an accelerator when it is the larger; up to `max_batch_size` records in all), scores them
+together with `score_records` (units grouped by length, per-record errors, in-order combination) and answers each
+request as soon as all its records are scored. So decoding and encoding overlap the forward pass
+(`pipeline=True`; stage 1 stays at most `max_batch_size` records ahead), and the forward pass still gets what
+arrived meanwhile: its fixed cost per call is what small batches pay most for.
 
 One bad record fails only itself (its result carries `error`); anything unexpected fails the requests of that
 batch and both stages go on with the next one, so the server never loses its engine. A request whose caller has
@@ -131,6 +131,17 @@ class _Answers:
         return self.jobs[self.done:]
 
 
+def _on_cpu(scorer) -> bool:
+    """Whether the scorer's weights are on the CPU (a scorer without parameters counts as on the CPU)."""
+    parameters = getattr(scorer, "parameters", None)
+    if not callable(parameters):
+        return True
+    try:
+        return next(iter(parameters())).device.type == "cpu"
+    except (StopIteration, TypeError, AttributeError):
+        return True
+
+
 def _merge(batches: list[_Batch]) -> _Batch:
     """One batch of several encoded ones (jobs in order)."""
     if len(batches) == 1:
@@ -157,10 +168,15 @@ class Batcher:
         metrics: where batch sizes, queue depth and failed records are counted.
         pipeline: encode the next batch while the current one runs its forward pass (False: one batch at a
             time).
+        wait_for_encoding: whether a free forward pass waits for the batch stage 1 is encoding at that moment:
+            True always (fewest, largest passes: right when both stages share the CPU), False only when that
+            batch is larger than what is ready (the accelerator idles least), None: True when the scorer's
+            weights are on the CPU.
     """
 
     def __init__(self, scorer, *, max_batch_size: int = 64, max_wait_ms: float = 5.0, num_workers: int = 0,
-                 max_queue_records: int = 8192, metrics: Metrics | None = None, pipeline: bool = True):
+                 max_queue_records: int = 8192, metrics: Metrics | None = None, pipeline: bool = True,
+                 wait_for_encoding: bool | None = None):
         if max_batch_size < 1 or max_wait_ms < 0 or num_workers < 0:
             raise ValueError("max_batch_size must be >= 1, max_wait_ms and num_workers >= 0")
         self.scorer = scorer
@@ -168,6 +184,7 @@ class Batcher:
         self.num_workers, self.max_queue_records = num_workers, max_queue_records
         self.metrics = metrics or Metrics()
         self.pipeline = pipeline
+        self.wait_for_encoding = _on_cpu(scorer) if wait_for_encoding is None else wait_for_encoding
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._waiting = 0
         self._lock = threading.Lock()
@@ -177,7 +194,7 @@ class Batcher:
         self._ready: list[_Batch] = []
         self._ready_records = 0
         self._forwarding = False
-        self._encoding = False
+        self._encoding = 0  # records in the batch stage 1 is gathering / encoding now
         self._encode_done = False
         self._closed = False
         self._threads: list[threading.Thread] = []
@@ -247,11 +264,13 @@ class Batcher:
                     # arrives meanwhile waits in the queue and joins a later, fuller batch.
                     self._ready_cond.wait_for(self._may_encode)
                     idle = not self._forwarding and not self._ready
-                    self._encoding = True
+                    self._encoding = len(first.records)
                 jobs, carry, stop = self._gather(first, idle)
+                with self._ready_cond:
+                    self._encoding = sum(len(job.records) for job in jobs)
                 batch = self._prepare(self._take(jobs))
                 with self._ready_cond:
-                    self._encoding = False
+                    self._encoding = 0
                     if batch is not None:
                         self._ready.append(batch)
                         self._ready_records += len(batch.records)
@@ -328,11 +347,16 @@ class Batcher:
 
     # ---- stage 2: forward ----
     def _may_forward(self) -> bool:
-        # A batch that stage 1 is encoding right now joins this forward pass: each call has a fixed cost, which
-        # small batches pay most for. The wait is one encoding step, since stage 1 encodes whatever has arrived.
+        # Each forward pass has a fixed cost, which small batches pay most for. So the batch stage 1 is encoding
+        # right now is waited for and joins this pass (the wait is one encoding step): always on the CPU, where
+        # the stages share the cores and overlap buys little (measured: a third fewer passes, ~10% less CPU per
+        # record), and on an accelerator only when it is larger than what is ready, so that the device idles
+        # least.
         if not self._ready:
             return self._encode_done
-        return not self._encoding or self._ready_records >= self.max_batch_size
+        if self._ready_records >= self.max_batch_size or not self._encoding:
+            return True
+        return not self.wait_for_encoding and self._ready_records >= self._encoding
 
     def _forward_stage(self) -> None:
         while True:

@@ -202,6 +202,42 @@ def test_a_free_forward_pass_waits_for_the_batch_being_encoded_and_takes_it_too(
     assert results == [[("r0", 2.0, None)], [("r0", 3.0, None)]]
 
 
+@pytest.mark.parametrize(("ready", "encoding", "calls"), [(["bb"], ["ccc", "dd"], [1, 3]),
+                                                         (["bb", "ee"], ["ccc"], [1, 2, 1])])
+def test_on_an_accelerator_a_free_forward_pass_waits_only_for_a_larger_batch_being_encoded(ready, encoding, calls):
+    scorer = GatedScorer()
+    batcher = Batcher(scorer, max_batch_size=8, max_wait_ms=0, wait_for_encoding=False).start()
+    try:
+        first = batcher.submit(_records("a"))
+        assert scorer.forward_started.wait(60)
+        scorer.signal[ready[0]], scorer.signal["ccc"], scorer.gate["ccc"] = (threading.Event(), threading.Event(),
+                                                                             threading.Event())
+        second = batcher.submit(_records(*ready))
+        assert scorer.signal[ready[0]].wait(60)
+        third = batcher.submit(_records(*encoding))
+        assert scorer.signal["ccc"].wait(60)  # stage 1 is inside the encoding of "ccc" now
+        scorer.release.set()
+        if len(encoding) > len(ready):  # waited for: nothing runs until "ccc" is encoded (bounded wait, as above)
+            assert not _wait_until(lambda: len(scorer.forward_calls) > 1, 0.2)
+        else:  # the ready batch goes at once, while "ccc" is still being encoded
+            assert _wait_until(lambda: len(scorer.forward_calls) > 1, 60)
+        scorer.gate["ccc"].set()
+        _scored([first, second, third])
+    finally:
+        scorer.release.set()
+        for gate in scorer.gate.values():
+            gate.set()
+        batcher.close()
+    assert scorer.forward_calls == calls
+
+
+def test_the_forward_pass_waits_for_encoding_by_default_only_on_the_cpu():
+    assert Batcher(FakeScorer()).wait_for_encoding  # no weights: counts as CPU
+    assert Batcher(torch.nn.Linear(2, 1)).wait_for_encoding
+    assert not Batcher(torch.nn.Linear(2, 1, device="meta")).wait_for_encoding  # stands in for an accelerator
+    assert not Batcher(FakeScorer(), wait_for_encoding=False).wait_for_encoding
+
+
 def _wait_until(condition, seconds: float) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
