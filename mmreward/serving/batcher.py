@@ -194,6 +194,7 @@ class Batcher:
         self._ready: list[_Batch] = []
         self._ready_records = 0
         self._forwarding = False
+        self._last_forward = 0.0  # time.monotonic() at the end of the last forward pass
         self._encoding = 0  # records in the batch stage 1 is gathering / encoding now
         self._encode_done = False
         self._closed = False
@@ -263,7 +264,10 @@ class Batcher:
                     # Encode at most one batch ahead of the forward pass (pipeline), or none (no pipeline): what
                     # arrives meanwhile waits in the queue and joins a later, fuller batch.
                     self._ready_cond.wait_for(self._may_encode)
-                    idle = not self._forwarding and not self._ready
+                    # Idle: nothing scored for a while. Right after a forward pass the clients it answered are
+                    # sending their next requests; waiting for company then would only add dead time.
+                    idle = (not self._forwarding and not self._ready
+                            and time.monotonic() - self._last_forward > self.max_wait)
                     self._encoding = len(first.records)
                 jobs, carry, stop = self._gather(first, idle)
                 with self._ready_cond:
@@ -378,6 +382,7 @@ class Batcher:
             finally:
                 with self._ready_cond:
                     self._forwarding = False
+                    self._last_forward = time.monotonic()
                     self._ready_cond.notify_all()
 
     def _score_batch(self, batch: _Batch) -> None:

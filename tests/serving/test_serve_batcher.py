@@ -311,3 +311,19 @@ def test_server_torch_threads_leave_a_cpu_for_the_event_loop_and_one_per_decode_
 
     monkeypatch.setattr(server.os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
     assert server.default_torch_threads(workers) == threads
+
+
+def test_only_a_request_reaching_an_idle_engine_waits_for_company():
+    scorer = FakeScorer()
+    batcher = Batcher(scorer, max_batch_size=2, max_wait_ms=120_000).start()
+    try:
+        # An idle engine: the first request waits for company (the second fills the batch, so no 2-minute wait).
+        first, second = batcher.submit(_records("a")), batcher.submit(_records("bb"))
+        assert _scored([first, second]) == [[("r0", 1.0, None)], [("r0", 2.0, None)]]
+        assert _wait_until(lambda: not batcher._forwarding, 60)  # the forward pass has ended
+        # Right after a forward pass the engine is not idle: a lone request goes at once instead of waiting up
+        # to max_wait_ms. (Broken, this would take 2 minutes; the 60 s bound only keeps a hang short.)
+        assert [r.score for r in batcher.submit(_records("ccc")).result(timeout=60)] == [3.0]
+    finally:
+        batcher.close()
+    assert scorer.forward_calls == [2, 1]
