@@ -5,8 +5,8 @@
     batcher.close()                                     # scores everything queued, then stops
 
 Stage 1, the *encode* thread, takes every request waiting, up to `max_batch_size` records (a request is never
-split; one that would overflow the batch starts the next one). When the engine is idle it first waits up to
-`max_wait_ms` for company; under load it waits for nothing. It plans the records and encodes each distinct unit
+split; one that would overflow the batch starts the next one). When the engine has been idle (nothing scored
+for `max_wait_ms`) it first waits up to `max_wait_ms` for company; under load it waits for nothing. It plans the records and encodes each distinct unit
 once (units are deduplicated across the requests of a batch), in a persistent pool of worker processes when
 `num_workers > 0` (started once, not per batch), as `mmreward score --num-workers` does. Stage 2, the *forward*
 thread, takes every batch encoded while its previous forward pass ran (and the one being encoded at that moment:
@@ -162,7 +162,8 @@ class Batcher:
             are called on the merged records.
         max_batch_size: most records gathered into one engine call (a single larger request goes alone), and
             units per forward pass.
-        max_wait_ms: how long the first request reaching an idle engine waits for company.
+        max_wait_ms: how long the first request reaching an idle engine (nothing scored for that long) waits for
+            company.
         num_workers: media-decoding worker processes (0: decode on the encode thread).
         max_queue_records: records allowed to wait; beyond it `submit` refuses with 429.
         metrics: where batch sizes, queue depth and failed records are counted.
