@@ -44,18 +44,23 @@ def _args_tiny(tiny: argparse.ArgumentParser) -> None:
 
 
 def judge_template_name(name: str) -> str:
-    """argparse `type` of `--judge-template`: a key of `prompts.JUDGE_TEMPLATES`, else an error naming close ones."""
-    import difflib
+    """argparse `type` of `--judge-template`: a key of `prompts.JUDGE_DIMENSIONS`, else an error naming close ones."""
+    from mmreward.evaluation.eval_config import check_judge_template
 
-    from mmreward.prompts import JUDGE_DIMENSIONS
+    try:
+        return check_judge_template(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
-    # Templates a judge can answer with (the others, like "tool_use", are paragraphs appended to them).
-    known = sorted(JUDGE_DIMENSIONS)
-    if name in known:
-        return name
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
-    raise argparse.ArgumentTypeError(f"unknown judge template {name!r}; {hint}known: {', '.join(known)}")
+
+def judge_tool_names(text: str) -> list[str]:
+    """argparse `type` of `--judge-tools`: comma-separated names of `agent.tools.TOOLS` ("none": no tools)."""
+    from mmreward.evaluation.eval_config import check_judge_tools
+
+    try:
+        return check_judge_tools(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _args_score(score: argparse.ArgumentParser) -> None:
@@ -75,6 +80,10 @@ def _args_score(score: argparse.ArgumentParser) -> None:
     score.add_argument("--judge-template", type=judge_template_name, metavar="NAME",
                        help="with a judge (--scorer judge): the prompt template, a key of prompts.JUDGE_TEMPLATES "
                             "(e.g. llava_critic_pairwise, unifiedreward_think_image); default: by record kind")
+    score.add_argument("--judge-tools", type=judge_tool_names, metavar="T1,T2",
+                       help="with a judge (--scorer judge): the tools offered, names of agent.tools.TOOLS "
+                            "(e.g. crop,select_frames); none: no tools and no tool paragraph (a published prompt "
+                            "as published); default: the judge's own")
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--num-workers", type=int, default=0, help="media decoding worker processes")
     score.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), bf16, fp16, fp32")

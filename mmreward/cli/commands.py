@@ -100,25 +100,11 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
     return Path(a).resolve() == Path(b).resolve()
 
 
-def with_judge_template(scorer, name: str):
-    """The judge `scorer` set to prompt with template `name` (`--judge-template`); any other scorer kind is a
-    ConfigError, as the flag would otherwise be silently ignored."""
-    import dataclasses
-
-    from mmreward.agent.judge_scorer import JudgeScorer
-    from mmreward.errors import ConfigError
-
-    if not isinstance(scorer, JudgeScorer):
-        raise ConfigError(f"--judge-template {name}: the model loads as a {type(scorer).__name__}, not a judge; "
-                          "add --scorer judge (a plain VLM or a judge checkpoint)")
-    scorer.config = dataclasses.replace(scorer.config, template=name)
-    return scorer
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from mmreward.errors import DataError, MMRewardError
+    from mmreward.evaluation.eval_config import set_judge_options
     from mmreward.scoring import load_scorer, stream_scores
     from mmreward.scoring_io import (
         ResultFile,
@@ -152,8 +138,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         return 1
     try:
         scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype)
-        if getattr(args, "judge_template", None):
-            scorer = with_judge_template(scorer, args.judge_template)
+        scorer = set_judge_options(scorer, getattr(args, "judge_template", None), getattr(args, "judge_tools", None))
     except MMRewardError:  # a bad model path or name: main() reports it with exit code 2
         run.close()
         raise

@@ -60,6 +60,12 @@ class EvalConfig:
     limit: int | None = None
     # Bias probes to run and report (mmreward.evaluation.probes.PROBES): [length_bias] or length_bias,fps_sensitivity.
     probes: list[str] = field(default_factory=list)
+    # Judge scorer only (any other scorer is a ConfigError, as with `mmreward score`): the prompt template, a key
+    # of prompts.JUDGE_DIMENSIONS (llava_critic_pairwise, unifiedreward_think_image, …; null: by record kind), and
+    # the tools offered (agent.tools.TOOLS, e.g. [crop] or crop,select_frames; [] = none, so a published prompt
+    # runs as published, without the tool paragraph; null: the judge's own).
+    judge_template: str | None = None
+    judge_tools: list[str] | None = None
     # Weights dtype (auto: bf16 on GPU, fp32 on CPU; bf16, fp16, fp32); for CLIP scorers its open_clip precision.
     dtype: str = "auto"
     # Show a progress bar (--no-progress: off).
@@ -86,6 +92,13 @@ class EvalConfig:
         unknown = [p for p in self.probes if p not in PROBES]
         if unknown:
             raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
+        if (self.judge_template is not None or self.judge_tools is not None) and self.scorer not in (None, "judge"):
+            raise ValueError(f"judge_template / judge_tools are options of the judge scorer, not of --scorer "
+                             f"{self.scorer}; drop them or use --scorer judge")
+        if self.judge_template is not None:
+            check_judge_template(self.judge_template)
+        if self.judge_tools is not None:
+            self.judge_tools = check_judge_tools(self.judge_tools)
         if self.limit is not None and self.limit < 0:
             raise ValueError(f"limit must be >= 0 or null, got {self.limit}")
         self.protocol(spec)
@@ -101,6 +114,83 @@ class EvalConfig:
         """
         spec = spec or get_benchmark(self.benchmark)
         return JudgeProtocol(order=self.order, k=self.k, seed=self.seed, unparsed=self.unparsed or spec.unparsed)
+
+
+def check_judge_template(name: str) -> str:
+    """A judge template name (`judge_template`, `mmreward score --judge-template`), checked.
+
+    Args:
+        name: a key of `prompts.JUDGE_DIMENSIONS` (the templates a judge answers with; the others, like
+            "tool_use", are paragraphs appended to them).
+
+    Returns:
+        The name. Anything else is a ValueError naming the close names and every known one.
+    """
+    from mmreward.prompts import JUDGE_DIMENSIONS
+
+    return _check_name(name, sorted(JUDGE_DIMENSIONS), "judge template")
+
+
+def check_judge_tools(names) -> list[str]:
+    """The judge's tool names (`judge_tools`, `mmreward score --judge-tools`), checked.
+
+    Args:
+        names: names of `agent.tools.TOOLS`, as a list or one comma-separated string; "none" or "" (or []) is no
+            tool at all.
+
+    Returns:
+        The names, in order, each once. An unknown name is a ValueError naming the close ones.
+    """
+    if isinstance(names, str):
+        names = [] if names.strip().lower() in ("", "none", "[]") else names.split(",")
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if not names or names == ["none"]:
+        return []
+    # The registry imports the tools (torch, PIL): only when there is something to check.
+    from mmreward.agent.tools import TOOLS
+
+    return list(dict.fromkeys(_check_name(n, sorted(TOOLS), "judge tool") for n in names))
+
+
+def _check_name(name: str, known: list[str], what: str) -> str:
+    import difflib
+
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise ValueError(f"unknown {what} {name!r}; {hint}known: {', '.join(known)}")
+
+
+def set_judge_options(scorer, template: str | None = None, tools: list[str] | None = None):
+    """The judge `scorer` set to prompt with `template` and offer `tools` (`--judge-template`, `--judge-tools`).
+
+    Args:
+        scorer: a loaded scorer; anything but an `agent.judge_scorer.JudgeScorer` is a ConfigError when an option
+            is set, as the flag would otherwise be silently ignored.
+        template: a checked template name (`check_judge_template`), or None to keep the judge's.
+        tools: checked tool names (`check_judge_tools`; [] = none), or None to keep the judge's.
+
+    Returns:
+        The same scorer, its `config` replaced.
+    """
+    import dataclasses
+
+    from mmreward.agent.judge_scorer import JudgeScorer
+
+    given = [f"--judge-template {template}"] if template is not None else []
+    if tools is not None:
+        given.append(f"--judge-tools {','.join(tools) or 'none'}")
+    if not given:
+        return scorer
+    if not isinstance(scorer, JudgeScorer):
+        raise ConfigError(f"{' '.join(given)}: the model loads as a {type(scorer).__name__}, not a judge; add "
+                          "--scorer judge (a plain VLM or a judge checkpoint)")
+    changes = {"template": template} if template is not None else {}
+    if tools is not None:
+        changes["tools"] = list(tools)
+    scorer.config = dataclasses.replace(scorer.config, **changes)
+    return scorer
 
 
 def load_suite(path: str | Path) -> dict:

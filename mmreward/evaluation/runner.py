@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mmreward.errors import ConfigError, DataError
 from mmreward.evaluation.benchmarks import BenchmarkData, get_benchmark
-from mmreward.evaluation.eval_config import EvalConfig, load_suite
+from mmreward.evaluation.eval_config import EvalConfig, load_suite, set_judge_options
 from mmreward.evaluation.metrics.glue import clean, compute_metrics
 from mmreward.evaluation.protocol import JudgeProtocol, apply_protocol, summarize_protocol
 from mmreward.evaluation.report import write_plots, write_table
@@ -152,6 +152,8 @@ def _run(cfg: EvalConfig, rank: int, world: int) -> dict:
     records = _records(cfg, data)
     timings["load"] = time.perf_counter() - t0
     scorer = load_scorer(cfg.model, kind=cfg.scorer, mode=cfg.mode, dtype=cfg.dtype)
+    # A judge prompts with the named template and offers the named tools; a non-judge scorer refuses them.
+    scorer = set_judge_options(scorer, cfg.judge_template, cfg.judge_tools)
     size = -(-len(records) // world)
     shard = records[rank * size:(rank + 1) * size]
     out = Path(cfg.out or f"eval_results/{cfg.benchmark}")

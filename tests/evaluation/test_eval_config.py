@@ -132,3 +132,85 @@ def test_every_field_is_a_flag_with_dashes_or_underscores():
             args = parser.parse_args(["eval", f"--{spelling}", value])
             assert getattr(args, f.name) == value and args.unknown_flags == [], spelling
     assert parser.parse_args(["eval", "--no-progress", "--no-report"]).report == "false"
+
+
+# --- a judge's template and tools (judge_template, judge_tools) ----------------------------------------------------
+
+@pytest.fixture
+def judged(monkeypatch, scoring_media):
+    """A 1-pair benchmark judged by a scripted judge (default tools) that answers like LLaVA-Critic and keeps the
+    text of every prompt it is given."""
+    from testkit import make_pair
+
+    from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
+    from mmreward.data.schema import parse_record
+
+    record = parse_record(make_pair("r", {"text": "a cross"}, {"text": "the digit seven"}, shared="i0.png",
+                                    prompt="What does this image present?", label="B"), base_dir=scoring_media)
+    monkeypatch.setitem(BENCHMARKS, "toy_pairs", BenchmarkSpec(
+        loader=lambda source, options: BenchmarkData(name="toy_pairs", kind="pairs", records=[record]),
+        description="toy", metrics=("toy",), download="nowhere"))
+    monkeypatch.setitem(METRICS, "toy", lambda rows, scorer: {"preferred": [r["preferred"] for r in rows]})
+    prompts = []
+
+    def policy(conversations, images):
+        prompts.extend(m["content"][-1]["text"] for m in (c[-1] for c in conversations))
+        return ["The first response misreads the image. Therefore, the second response is better."] * len(images)
+
+    judge = JudgeScorer(None, None, JudgeConfig(backbone="x", initial_frames=2), generate_fn=policy)
+    monkeypatch.setattr(mmreward.scoring, "load_scorer", lambda *a, **kw: judge)
+    return SimpleNamespace(judge=judge, prompts=prompts)
+
+
+RUN = ["eval", "--benchmark", "toy_pairs", "--data", "D", "--model", "m", "--no-progress", "--no-report"]
+
+
+def test_judge_template_without_tools_reaches_the_judge_prompt_as_published(judged, tmp_path):
+    out = tmp_path / "out"
+    assert main([*RUN, "--out", str(out), "--judge-template", "llava_critic_pairwise", "--judge-tools", "none"]) == 0
+    (prompt,) = judged.prompts
+    assert prompt.startswith("Given an image and a corresponding question, please serve as an unbiased")
+    assert prompt.endswith("The first response: [a cross]\nThe second response: [the digit seven]\nASSISTANT:\n")
+    assert "call" not in prompt and "crop" not in prompt           # no tool paragraph at all
+    assert judged.judge.config.tools == [] and judged.judge.config.template == "llava_critic_pairwise"
+    results = _results(out)
+    assert results["metrics"]["toy"] == {"preferred": ["B"]}     # the critic's "second response" verdict
+    assert (results["config"]["judge_template"], results["config"]["judge_tools"]) == ("llava_critic_pairwise", [])
+
+
+def test_judge_tools_name_the_tools_of_the_paragraph_and_null_keeps_the_judges(judged, tmp_path):
+    config = tmp_path / "eval.yaml"
+    config.write_text("judge_tools: [crop]\n")
+    # Without the options the judge keeps its own template and its default tools (every tool in the paragraph).
+    assert main([*RUN, "--out", str(tmp_path / "a")]) == 0
+    assert judged.prompts[0].startswith("Question: What does this image present?")
+    assert "call select_frames to " in judged.prompts[0] and ", or crop to " in judged.prompts[0]
+    assert main([*RUN, "--out", str(tmp_path / "b"), "--config", str(config)]) == 0
+    assert "Before answering, you can look again: call crop to " in judged.prompts[1]
+    assert "select_frames" not in judged.prompts[1] and judged.judge.config.tools == ["crop"]
+    # A comma list on the command line, each name once; "[]" is no tools too.
+    direct = load_config(EvalConfig, None, {"benchmark": "toy_pairs", "data": "D", "model": "m",
+                                            "judge_tools": "crop, select_frames,crop"})
+    assert direct.judge_tools == ["crop", "select_frames"]
+    assert load_config(EvalConfig, None, RUN[1:7] + ["--judge-tools", "[]"]).judge_tools == []
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--judge-template", "llava_critc_pairwise"],
+     "unknown judge template 'llava_critc_pairwise'; did you mean llava_critic_pairwise"),
+    (["--judge-tools", "crop,selct_frames"], "unknown judge tool 'selct_frames'; did you mean select_frames?"),
+    (["--scorer", "head", "--judge-tools", "none"],
+     "judge_template / judge_tools are options of the judge scorer, not of --scorer head"),
+])
+def test_bad_judge_options_are_refused_before_loading(judged, capsys, argv, message):
+    assert main([*RUN, *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert judged.prompts == []
+
+
+def test_judge_options_on_a_scorer_that_loads_as_no_judge_are_an_error(toy, capsys):
+    # The scorer kind comes from the checkpoint (LengthScorer here): refused once loaded, nothing is scored.
+    assert main(["eval", "--benchmark", "toy", "--data", "D", "--model", "m", "--judge-template",
+                 "llava_critic_pairwise", "--no-progress"]) == 2
+    assert ("--judge-template llava_critic_pairwise: the model loads as a LengthScorer, not a judge; add --scorer "
+            "judge" in capsys.readouterr().err)
