@@ -37,7 +37,8 @@ TRL keeps every tool image in context (no visual memory window), so the saved ju
 option: `advantage_filter_sigma` adds it by wrapping TRL's advantage computation (`FilteredGRPOTrainer`).
 VR-Thinker's curiosity term is the `tool_curiosity` reward, and `evidence_hit` pays for tool calls whose replies
 contain the record's evidence (`meta["evidence"]`). InternVL (tiled images) trains through
-`train.grpo_tiles.TiledImagesGRPOTrainer`, which works around TRL 1.16's tool-image path for tiling processors.
+`train.grpo_tiles.TiledImagesGRPOTrainer`, which works around TRL 1.16's tool-image path for tiling processors;
+LLaVA-OneVision (anyres images) through `train.grpo_anyres.AnyresImagesGRPOTrainer`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from transformers import TrainerCallback, set_seed
 from trl import GRPOConfig, GRPOTrainer
 
 from mmreward.train.args import JudgeArgs, PolicyArgs, RunArgs, ensure_tiny_model
+from mmreward.train.grpo_anyres import AnyresImagesGRPOTrainer
 from mmreward.train.grpo_tiles import TiledImagesGRPOTrainer, tile_consistent_processor
 from mmreward.train.reward_fns import REWARD_FNS
 
@@ -161,12 +163,17 @@ class FilteredTiledGRPOTrainer(FilteredGRPOTrainer, TiledImagesGRPOTrainer):
     """The advantage filter on a tiling processor's trainer (InternVL; see `train.grpo_tiles`)."""
 
 
+class FilteredAnyresGRPOTrainer(FilteredGRPOTrainer, AnyresImagesGRPOTrainer):
+    """The advantage filter on LLaVA-OneVision's trainer (see `train.grpo_anyres`)."""
+
+
 def trainer_class(cfg: JudgeGRPOConfig, family) -> type[GRPOTrainer]:
     """The GRPOTrainer (sub)class for this config and model family.
 
     Args:
         cfg: the config (`advantage_filter_sigma` adds R1-Reward's filter).
-        family: the policy's `models.families.Family`; InternVL's tiles need `TiledImagesGRPOTrainer`.
+        family: the policy's `models.families.Family`; InternVL's tiles need `TiledImagesGRPOTrainer`,
+            LLaVA-OneVision's anyres images `AnyresImagesGRPOTrainer`.
 
     Returns:
         The class to instantiate.
@@ -174,6 +181,8 @@ def trainer_class(cfg: JudgeGRPOConfig, family) -> type[GRPOTrainer]:
     filtered = cfg.advantage_filter_sigma is not None
     if family.media_kind == "internvl":
         return FilteredTiledGRPOTrainer if filtered else TiledImagesGRPOTrainer
+    if family.media_kind == "llava_onevision":
+        return FilteredAnyresGRPOTrainer if filtered else AnyresImagesGRPOTrainer
     return FilteredGRPOTrainer if filtered else GRPOTrainer
 
 

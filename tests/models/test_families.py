@@ -271,17 +271,14 @@ def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(family, tiny_c
             self.logs.update(logs or {})
 
     monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted_turn)
-    # TRL 1.16's GRPO cannot yet batch a tiling processor's images (InternVL: tile-indexed pixel_values) in tool
-    # episodes, so InternVL's step judges a text pair with the calculator; the family's template, tool format and
-    # rewards are the same as with images.
-    internvl = FAMILIES[family].media_kind == "internvl"
-    tool = "calculator" if internvl else "select_frames"
+    # Every family judges a video pair with select_frames (frames in the prompt and in the tool reply); InternVL's
+    # tiled images go through `train.grpo_tiles.TiledImagesGRPOTrainer`, chosen by `grpo.trainer_class`.
+    tool = "select_frames"
     _SCRIPT.clear()
     _SCRIPT.update(_script(family, tool))
     data = tmp_path / "pairs.jsonl"
-    record = (make_pair("txt", {"text": "a red circle"}, {"text": "a blue square"}, label="B") if internvl else
-              make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
-                        dimensions={"VQ": "B"}))
+    record = make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
+                       dimensions={"VQ": "B"})
     data.write_text(json.dumps(record) + "\n")
     names = ["verdict_accuracy", "dimension_accuracy", "strict_format", "tool_call_validity"]
     cfg = JudgeGRPOConfig(model=str(tiny_checkpoint(family)), train_data=str(data), output_dir=str(tmp_path / "o"),
@@ -295,7 +292,7 @@ def test_grpo_step_reads_tool_episodes_with_hand_computed_rewards(family, tiny_c
     logged = capture.logs
     # Episode 0: 2 calls (the second asks for frame 99 / runs a forbidden expression: a failed call), correct
     # verdict; episode 1: no call, wrong verdict. strict_format sees each turn whole (Qwen3.5: the <think>\n prefill put back in front).
-    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + (0.0 if internvl else 0.5)) / 2,
+    expected = {"verdict_accuracy": (1.0 + 0.0) / 2, "dimension_accuracy": (1.0 + 0.5) / 2,
                 "strict_format": 1.0, "tool_call_validity": (0.5 + 0.0) / 2}
     assert {n: logged[f"rewards/{n}/mean"] for n in names} == pytest.approx(expected)
     assert logged["tools/call_frequency"] == pytest.approx(1.0) and logged["tools/failure_frequency"] == 0.5
