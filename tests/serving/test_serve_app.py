@@ -98,13 +98,15 @@ def test_body_limit_holds_with_and_without_content_length(client):
     assert response.status_code == 413 and "limit of 1048576 bytes" in response.json()["error"]
 
 
-def test_raw_npy_frames_score_like_the_same_pixels_on_disk(client, head_model, scoring_media, tmp_path_factory):
+def test_raw_npy_frames_score_like_the_same_pixels_on_disk(client, head_model, tmp_path):
+    # The files are for the in-process reference only (not under the shared scoring_media folder, whose listing
+    # other tests check).
     rng = np.random.default_rng(1)
     image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
     video = rng.integers(0, 256, (12, 32, 48, 3), dtype=np.uint8)
-    folder = scoring_media / "npy_frames"
-    folder.mkdir(exist_ok=True)
-    Image.fromarray(image).save(scoring_media / "npy_image.png")
+    folder = tmp_path / "npy_frames"
+    folder.mkdir()
+    Image.fromarray(image).save(tmp_path / "npy_image.png")
     for t, frame in enumerate(video):
         Image.fromarray(frame).save(folder / f"{t:03d}.png")
     as_arrays = [
@@ -119,16 +121,16 @@ def test_raw_npy_frames_score_like_the_same_pixels_on_disk(client, head_model, s
     ]
     response = client.post("/score", json={"records": as_arrays})
     assert response.status_code == 200, response.text
-    _same(response.json()["results"], _in_process(head_model, scoring_media, on_disk))
+    _same(response.json()["results"], _in_process(head_model, tmp_path, on_disk))
 
 
 def test_an_npy_video_scores_like_the_same_frames_as_files_under_the_sampling_contract(client, head_model,
-                                                                                       scoring_media):
+                                                                                       tmp_path):
     """48 frames given at 24 and at 8 fps: the contract picks the same frames from the array as from the files."""
     rng = np.random.default_rng(2)
     video = rng.integers(0, 256, (48, 24, 32, 3), dtype=np.uint8)
-    folder = scoring_media / "npy_long"
-    folder.mkdir(exist_ok=True)
+    folder = tmp_path / "npy_long"
+    folder.mkdir()
     for t, frame in enumerate(video):
         Image.fromarray(frame).save(folder / f"{t:03d}.png")
     payload = encode_npy(video)
@@ -139,7 +141,7 @@ def test_an_npy_video_scores_like_the_same_frames_as_files_under_the_sampling_co
     response = client.post("/score", json={"records": as_array})
     assert response.status_code == 200, response.text
     got = response.json()["results"]
-    _same(got, _in_process(head_model, scoring_media, as_files))
+    _same(got, _in_process(head_model, tmp_path, as_files))
     assert got[0]["score"] != pytest.approx(got[1]["score"], abs=1e-6)  # the frame rate changed the frames seen
 
 
