@@ -25,6 +25,32 @@ logger = logging.getLogger(__name__)
 __all__ = ["score_records", "stream_scores"]
 
 
+class _HostArrays(dict):
+    """An encoding whose tensors `to_numpy` turned into numpy arrays (only these are turned back)."""
+
+
+def to_numpy(encoded: Any) -> Any:
+    """An encoding's tensors as numpy arrays, for the trip from a worker process (see `from_numpy`).
+
+    A tensor crossing a process boundary goes through a shared-memory segment of its own (a file descriptor sent
+    over a socket, then mapped): for the few small tensors of one encoded unit that costs more than encoding it.
+    Numpy arrays travel as pickled bytes. Dtypes numpy lacks (bfloat16) stay tensors.
+    """
+    if not isinstance(encoded, dict):
+        return encoded
+    return _HostArrays({k: v.numpy() if isinstance(v, torch.Tensor) and v.dtype != torch.bfloat16
+                        and not v.requires_grad else v for k, v in encoded.items()})
+
+
+def from_numpy(encoded: Any) -> Any:
+    """The inverse of `to_numpy` (no copy); anything else is returned as it is."""
+    import numpy as np
+
+    if not isinstance(encoded, _HostArrays):
+        return encoded
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in encoded.items()}
+
+
 class _UnitDataset(torch.utils.data.Dataset):
     """Encodes units in worker processes; failures come back as messages instead of killing the loader."""
 
@@ -38,9 +64,11 @@ class _UnitDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         unit = self.units[index]
         try:
-            return index, self.encoder(unit), None
+            encoded = self.encoder(unit)
         except DataError as err:  # MediaError, TokenBudgetError: the record's fault. Anything else is a bug.
             return index, None, f"{unit.record_id}: {err}"
+        in_worker = torch.utils.data.get_worker_info() is not None
+        return index, to_numpy(encoded) if in_worker else encoded, None
 
 
 def _length(encoded: Any) -> int:
@@ -59,7 +87,7 @@ def _batches(loader: Iterable, batch_size: int, errors: dict[int, str], on_error
                     raise ScoringError(f"{error}; use --on-error skip to score the other records")
                 errors[index] = error
                 continue
-            pool.append((index, encoded))
+            pool.append((index, from_numpy(encoded)))
         if len(pool) >= 4 * batch_size:
             pool.sort(key=lambda item: _length(item[1]))
             while len(pool) >= batch_size:

@@ -75,7 +75,10 @@ def _encode_with(encoder: Callable, unit) -> tuple[Any, str | None]:
 
 
 def _encode_unit(unit) -> tuple[Any, str | None]:
-    return _encode_with(_ENCODER, unit)
+    from mmreward.scoring_engine import to_numpy
+
+    encoded, error = _encode_with(_ENCODER, unit)
+    return to_numpy(encoded), error  # numpy arrays cross back as bytes; tensors would each take a shm segment
 
 
 class _Lookup:
@@ -347,8 +350,11 @@ class Batcher:
         if self._pool is None:
             return {key: _encode_with(self._encoder, unit) for key, unit in units.items()}
         # Chunks of several units cut the per-task IPC; four chunks per worker keep the workers evenly loaded.
+        from mmreward.scoring_engine import from_numpy
+
         chunk = max(1, len(units) // (4 * self.num_workers))
-        return dict(zip(units, self._pool.map(_encode_unit, units.values(), chunksize=chunk)))
+        results = self._pool.map(_encode_unit, units.values(), chunksize=chunk)
+        return {key: (from_numpy(encoded), error) for key, (encoded, error) in zip(units, results)}
 
     # ---- stage 2: forward ----
     def _may_forward(self) -> bool:

@@ -105,3 +105,24 @@ def test_records_from_files_and_output_formats(head_model, scoring_media, tmp_pa
     rows = list(csv.DictReader((tmp_path / "s.csv").open()))
     assert {"id", "score_a", "score_b", "preferred", "VQ_a", "VQ_b", "score", "VQ"} <= set(rows[0])
     assert float(rows[0]["VQ_a"]) == pytest.approx(lines[0]["scores"]["VQ"][0])
+
+
+def test_encodings_cross_from_workers_as_numpy_and_come_back_as_the_same_tensors():
+    import numpy as np
+    import torch
+
+    from mmreward.scoring_engine import from_numpy, to_numpy
+
+    encoded = {"input_ids": torch.tensor([[3, 1, 4]]), "pixel_values": torch.rand(4, 6),
+               "response_mask": torch.tensor([[False, True, True]]), "half": torch.ones(2, dtype=torch.bfloat16),
+               "note": "kept"}
+    host = to_numpy(encoded)
+    assert isinstance(host["input_ids"], np.ndarray) and isinstance(host["pixel_values"], np.ndarray)
+    assert isinstance(host["half"], torch.Tensor) and host["note"] == "kept"  # numpy has no bfloat16
+    back = from_numpy(host)
+    assert set(back) == set(encoded)
+    for key in ("input_ids", "pixel_values", "response_mask", "half"):
+        assert back[key].dtype == encoded[key].dtype and torch.equal(back[key], encoded[key])
+    # Only what to_numpy made is turned back: an encoder's own numpy output is left alone.
+    own = {"array": np.zeros(3)}
+    assert from_numpy(own) is own and to_numpy(None) is None
