@@ -64,6 +64,10 @@ class JudgeDemoSettings:
     # The judge prompt: the brief two-line template (prompts.JUDGE_TEMPLATES["pairwise_brief"]); None: the full
     # pairwise_video / pairwise_image ones.
     template: str | None = "pairwise_brief"
+    # Copy pretraining of the random tiny model (`models.tiny_pretrain`: random token strings written twice, no task
+    # data), the in-context copying every pretrained VLM has; 0 skips it.
+    pretrain_copy_steps: int = 300
+    pretrain_copy_length: int = 48
     # Cold-start SFT on teacher traces (both orders).
     sft_steps: int = 300
     sft_batch_size: int = 8
@@ -98,11 +102,13 @@ class JudgeDemoReport:
     timings: dict[str, float] = field(default_factory=dict)
     # Stages that could not train (e.g. RFT kept no episode), with the reason; their row measures the judge unchanged.
     notes: dict[str, str] = field(default_factory=dict)
+    # The copy pretraining's last loss and copy accuracy (empty when skipped).
+    pretrain: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return {"stages": self.stages, "models": self.models, "timings": self.timings, "notes": self.notes,
-                "seconds": self.seconds}
+                "pretrain": self.pretrain, "seconds": self.seconds}
 
 
 # ---------------------------------------------------------------------------------------------- measuring
@@ -251,7 +257,8 @@ def run_grpo(judge: Path, data: Path, out: Path, s: JudgeDemoSettings) -> Path:
         "model": str(judge), "train_data": str(data), "output_dir": str(out), "tools": list(TOOLS),
         "max_steps": s.grpo_steps, "num_generations": s.grpo_generations,
         "per_device_train_batch_size": s.grpo_generations, "learning_rate": s.grpo_learning_rate,
-        "lr_scheduler_type": "constant", "max_completion_length": 2 * s.max_new_tokens + 64,
+        # Every turn plus the tool replies (a 224 px crop is 64 image tokens) must fit, or TRL drops the replies.
+        "lr_scheduler_type": "constant", "max_completion_length": s.max_turns * s.max_new_tokens + 256,
         "max_tool_calling_iterations": s.max_turns - 1, "reward_fns": list(s.grpo_rewards), "beta": 0.0,
         "temperature": 1.0, "top_p": 1.0, "logging_steps": 1, "bf16": False, "advantage_filter_sigma": 3.0,
         **judge_settings(s),
@@ -271,8 +278,9 @@ def demo_corpus(tools=TOOLS) -> tuple[str, ...]:
               "with function signatures within <tools></tools> XML tags:\n<tools>\n")
     schemas = "\n".join(json.dumps(schema) for brief in (False, True)
                          for schema in tool_schemas(list(tools), brief=brief))
-    words = ("a grey ball that flashes red at about s a tile whose badge in the top bottom left right corner is "
-             "red Video Image Frame Crop of image frames pixels resized to select_frames crop timestamps box")
+    words = ("a grey ball that flashes red at about s a tile whose top bottom left right badge is red blue grey "
+             "Video Image Frame Crop of image frames pixels resized to select_frames crop timestamps box The prompt "
+             "says the first look misses it Only A B matches")
     return (header + schemas, *JUDGE_TEMPLATES.values(), tool_use_prompt(list(tools)), words) * 20
 
 
@@ -305,6 +313,11 @@ def run_judge_demo(out_dir: str | Path, settings: JudgeDemoSettings | None = Non
     set_seed(s.seed)
     base = make_tiny_vlm(out / f"tiny-{s.family}", family=s.family, seed=s.seed, size=s.size,
                          vocab_size=s.vocab_size, corpus=demo_corpus(), words=WHERE_WORDS if s.where_tokens else ())
+    if s.pretrain_copy_steps:
+        from mmreward.models.tiny_pretrain import pretrain_copying
+
+        report.pretrain = pretrain_copying(base, steps=s.pretrain_copy_steps, half_length=s.pretrain_copy_length,
+                                           batch_size=max(4, 32 * 48 // s.pretrain_copy_length), seed=s.seed)
     data = out / "data"
     build_recipe(tool_task_recipe(s.n_videos, s.n_images, s.seed), data)
     held_out = _balanced(load_split(data, "test"), s.eval_pairs)

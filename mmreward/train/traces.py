@@ -10,7 +10,9 @@ frames and crops are the real pixels; turn 2 reasons and answers `<answer>{…}<
 labels. The first turn is exactly `JudgeScorer.conversation(record)`, so SFT teaches the prompt the judge sees at
 inference. A record that carries its oracle (`meta["oracle_calls"]`, as the tool-necessity set of
 `data.synthetic.tool_task` does) gets teacher traces instead: the calls are the oracle's (the window or box that
-holds the deciding evidence, once per video or image), and the reasoning names where the evidence is. With
+holds the deciding evidence, once per video or image), and the reasoning names where the evidence is; when it
+also says what each candidate shows there (`meta["evidence"]["seen"]`), the trace calls one candidate per turn
+and notes what the call returned ("A at t=1.5s: red.") before the next call and the verdict. With
 `both_orders` every pair also gives the trace of its swapped pair (A and B exchanged, labels flipped), so SFT
 data has no position bias. The answer holds every dimension of that template (`prompts.JUDGE_DIMENSIONS`); a dimension the
 record does not label (`record.dimensions`) takes the record's overall `label`.
@@ -143,16 +145,19 @@ def _look_calls(record, env, config, rng: random.Random) -> list[str]:
 # judge learns to use what its tools show. Otherwise both calls go in one turn and the verdict names the place.
 # One wording each: the content (where to look, what was seen) is what varies and what the judge must learn.
 _ORACLE_LOOK = ("The first look misses {where}. I look at {where} in each candidate.",)
-_ORACLE_FIRST = "The first look misses {where}."
-_ORACLE_SEEN = "{slot} at {where}: {seen}."
+_ORACLE_FIRST = "The prompt says {where}; the first look misses it."
+_ORACLE_SEEN = "{slot} {where}: {seen}."
 _ORACLE_DECIDE = {"A": ("At {where} only A matches.",), "B": ("At {where} only B matches.",),
                   "tie": ("At {where} A and B look the same.",)}
 _ORACLE_VERDICT = {"A": "Only A matches.", "B": "Only B matches.", "tie": "A and B look the same."}
 
 
 def _where(record) -> str:
-    """Where a record's evidence is, in words: "t=1.5s" for a time, "the top left corner" for a region."""
+    """Where a record's evidence is, in words: the prompt's own (`evidence["phrase"]`, quoted word for word, so a
+    judge can copy it from the prompt), else "t=1.5s" for a time, "the top left corner" for a region."""
     evidence = record.meta.get("evidence") or {}
+    if isinstance(evidence.get("phrase"), str):
+        return evidence["phrase"]
     if isinstance(evidence.get("time"), (int, float)):
         return f"t={evidence['time']:.1f}s"
     if isinstance(evidence.get("region"), str):

@@ -108,11 +108,15 @@ def test_teacher_traces_call_the_oracle_in_both_orders_and_end_in_the_label(pair
             assert traj.verdict["overall"] == label and traj.meta["source"] == "oracle"
             # The notes say what each candidate showed at the evidence: the better one the prompt's colour.
             seen = record.meta["evidence"]["seen"]
-            where = (f"t={record.meta['evidence']['time']:.1f}s" if record.meta["kind"] == "video"
-                     else f"the {record.meta['evidence']['region']} corner")
+            # The place is quoted in the prompt's own words, so a judge can copy it from there.
+            where = record.meta["evidence"]["phrase"]
+            assert where in record.prompt and where == (
+                f"at about {record.meta['evidence']['time']:.1f} s" if record.meta["kind"] == "video"
+                else f"whose {record.meta['evidence']['region']} badge")
+            assert turns[0]["content"].startswith(f"<think>The prompt says {where}; the first look misses it.")
             for slot, turn in zip("AB", turns[1:]):
                 word = seen["match"] if slot == label else seen["other"]
-                assert turn["content"].startswith(f"<think>{slot} at {where}: {word}.")
+                assert turn["content"].startswith(f"<think>{slot} {where}: {word}.")
             assert f"Only {label} matches." in turns[-1]["content"]
 
 
@@ -124,7 +128,7 @@ def test_no_tool_share_traces_answer_from_the_first_look_without_tools(pairs):
         assert traj.tool_calls == 0 and [m["role"] for m in traj.messages] == ["user", "assistant"]
         prompt = traj.messages[0]["content"][-1]["text"]
         assert "select_frames" not in prompt and "crop" not in prompt  # no tool paragraph
-        assert traj.messages[-1]["content"].startswith("<think>The first look misses ")
+        assert traj.messages[-1]["content"].startswith("<think>The prompt says ")
     with_tools = [t for t in traces if t.meta.get("tools") is None]
     assert all(t.tool_calls == 2 for t in with_tools)
     # The same seed draws the same pairs.

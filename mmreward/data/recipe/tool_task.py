@@ -15,7 +15,7 @@ def tool_task_recipe(n_videos: int = 160, n_images: int = 160, seed: int = 0) ->
 
     Args:
         n_videos: video pairs ("a grey ball that flashes red at about 1.5 s").
-        n_images: image pairs ("a tile whose badge in the top left corner is red").
+        n_images: image pairs ("a tile whose top left badge is red").
         seed: generation and split seed.
 
     Returns:

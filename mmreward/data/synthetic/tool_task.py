@@ -10,14 +10,15 @@ tell A from B; one content-dependent tool call, whose arguments the prompt gives
   other at another time. Every flash time lies between the first-look frames (`FIRST_LOOK_TIMES`, the 4 frames
   `load_video(nframes=4)` samples from a 32-frame 8 fps clip), so the first look shows a grey ball in both;
   `select_frames(timestamps=[1.5])` shows the flash in one video and not in the other.
-- images ("a tile whose badge in the top left corner is red"): a 448 px tile with a 16 px badge in each
+- images ("a tile whose top left badge is red"): a 448 px tile with a 16 px badge in each
   quadrant. In the matching tile the named quadrant's badge is red and another one blue; in the other tile
   the two are exchanged (same colours, other places). At the first-look budget (56 x 56 px) a badge is two
   pixels of one 14 px patch and its colour is lost; `crop(box=<the quadrant>)` enlarges it to 8 px.
 
 Each record carries its oracle in `meta`: `meta["evidence"]` (where the deciding detail is: a time window per
 video, a box per image, which `agent.evidence` checks tool replies against; and `seen`: what the better and the
-other candidate show there, which teacher traces write down after each call) and `meta["oracle_calls"]` (the tool
+other candidate show there, which teacher traces write down after each call; `phrase`: the prompt's words that
+say where, which they quote) and `meta["oracle_calls"]` (the tool
 calls that show it, in the form of `select_frames` / `crop` arguments without the media number). Labels
 alternate A, B, A, … (balanced); evaluating both presentation orders (`record.swapped()`) makes a constant or
 position-following judge score exactly 0.5. Pair i draws from an RNG seeded with (seed, i), so rebuilding
@@ -112,6 +113,7 @@ def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) ->
     clips = (_ball_clip(rng, time), _ball_clip(rng, decoy))
     prompt = f"a grey ball that flashes red at about {time:.1f} s"
     meta = {"kind": "video", "evidence": {"window": [time - FLASH_HALF, time + FLASH_HALF], "time": time,
+                                          "phrase": f"at about {time:.1f} s",
                                           "seen": {"match": "red", "other": "grey"}},
             "oracle_calls": [{"name": "select_frames", "arguments": {"timestamps": [time]}}], "decoy_time": decoy}
     return _pair(i, "video", prompt, clips, lambda clip, path: write_video(path, clip, FPS, options=_X264),
@@ -151,9 +153,10 @@ def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) ->
     half = BADGE / 2 / IMAGE_SIZE
     meta = {"kind": "image",
             "evidence": {"box": [round(cx - half, 4), round(cy - half, 4), round(cx + half, 4), round(cy + half, 4)],
-                         "region": named, "max_area": MAX_CROP_AREA, "seen": {"match": "red", "other": "blue"}},
+                         "region": named, "max_area": MAX_CROP_AREA, "phrase": f"whose {named} badge",
+                         "seen": {"match": "red", "other": "blue"}},
             "oracle_calls": [{"name": "crop", "arguments": {"box": list(QUADRANTS[named])}}], "decoy_region": other}
-    return _pair(i, "image", f"a tile whose badge in the {named} corner is red", (right, wrong),
+    return _pair(i, "image", f"a tile whose {named} badge is red", (right, wrong),
                  lambda im, path: im.save(path), media_dir, stem, meta)
 
 
