@@ -121,6 +121,7 @@ def score_distributed(args) -> int:
     import torch.distributed as dist
 
     from mmreward.errors import ConfigError, MMRewardError
+    from mmreward.evaluation.eval_config import set_judge_options
     from mmreward.scoring import load_scorer, stream_scores
     from mmreward.scoring_io import (
         ResultFile,
@@ -151,6 +152,8 @@ def score_distributed(args) -> int:
         run.locations = [locations[i] for i in keep]
         device = {"device": f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"} if torch.cuda.is_available() else {}
         scorer = load_scorer(args.model, kind=args.scorer, mode=args.mode, dtype=args.dtype, **device)
+        # The same judge options as one process (`--judge-template`, `--judge-tools`).
+        scorer = set_judge_options(scorer, getattr(args, "judge_template", None), getattr(args, "judge_tools", None))
         run.output = ResultFile(part, append=args.resume)
         logger.warning("rank %d/%d: scoring records %d-%d (%d to do) into %s", rank, world, start, end, len(keep),
                        part)
