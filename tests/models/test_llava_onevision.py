@@ -326,10 +326,9 @@ def test_judge_with_real_generation_parses_its_own_output(ov, scoring_media):
         parse_tool_calls(text, "hermes")
 
 
-# GRPO through TRL with a scripted policy (generation replaced, the rest real), Hermes calls in the completion. TRL
-# 1.16's log-prob pass does not take LLaVA-OneVision's `batch_num_images` (it names the image inputs it slices, and
-# that one is not among them: TypeError), so the step judges a text pair with the calculator; the family's template,
-# tool format and rewards are the same as with images.
+# GRPO through TRL with a scripted policy (generation replaced, the rest real), Hermes calls in the completion: a text
+# pair with the calculator (the family's template, tool format and rewards). Image and video pairs with tool images
+# go through `train/grpo_anyres.py` and are tested in tests/train/test_grpo_llava_onevision.py.
 _SCRIPT: dict = {}
 
 
