@@ -21,6 +21,7 @@ from mmreward.agent.tools import (
     ToolResult,
     brief_doc,
     call_tool,
+    rendered_order,
     tool_schemas,
 )
 from mmreward.agent.tools.context import ToolContext, use_context
@@ -69,9 +70,9 @@ class JudgeEnv:
             return call_tool(name, arguments)
 
     def tool_schemas(self, brief: bool = False) -> list[dict]:
-        """JSON schemas of this environment's tools (what the chat template shows the model); `brief`: the short
-        descriptions of `agent.tools.BRIEF_DOCS`."""
-        return tool_schemas(list(self.tools), brief=brief)
+        """JSON schemas of this environment's tools (what the chat template shows the model), in the order the
+        model sees them everywhere (`agent.tools.rendered_order`); `brief`: the short `agent.tools.BRIEF_DOCS`."""
+        return tool_schemas(rendered_order(self.tools), brief=brief)
 
 
 def context_for(record, **settings) -> ToolContext:

@@ -108,3 +108,17 @@ def test_brief_schemas_keep_every_parameter_in_fewer_words(toy_tool):
         check_tool_schema("short")
     with pytest.raises(ConfigError, match="tool_schema"):
         JudgeScorer(None, None, JudgeConfig(tool_schema="short"))
+
+
+def test_the_judge_renders_its_tools_in_the_order_trl_shows_them():
+    """TRL's GRPO lists an environment's tool methods with inspect.getmembers (by name); SFT and inference must
+    render the same system turn, whatever order the config names the tools in."""
+    import inspect
+
+    env_cls = env_factory(tools=("select_frames", "crop"))
+    trl_order = [name for name, _ in inspect.getmembers(env_cls, predicate=inspect.isfunction)
+                 if not name.startswith("_") and name != "reset"]
+    ours = [s["function"]["name"] for s in JudgeEnv(tools=("select_frames", "crop")).tool_schemas()]
+    assert trl_order == ours == ["crop", "select_frames"]
+    swapped = JudgeEnv(tools=("crop", "select_frames")).tool_schemas()
+    assert swapped == JudgeEnv(tools=("select_frames", "crop")).tool_schemas()

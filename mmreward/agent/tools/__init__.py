@@ -32,7 +32,7 @@ from mmreward.prompts import JUDGE_TEMPLATES, render
 
 __all__ = [
     "BRIEF_DOCS", "DEFAULT_TOOLS", "TOOL_SCHEMA_STYLES", "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult",
-    "brief_doc", "call_tool", "check_tool_schema", "current_context", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
+    "brief_doc", "call_tool", "check_tool_schema", "current_context", "rendered_order", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
 ]
 
 # Longest tool error message: every echoed value is capped (``MAX_SHOWN_CHARS``), this is the backstop.
@@ -139,6 +139,17 @@ def tool_schemas(names: Collection[str] | None = None, *, brief: bool = False) -
     names = list(TOOLS) if names is None else list(names)
     _check_names(names, TOOLS)
     return [get_json_schema(briefly(TOOLS[name]) if brief else TOOLS[name]) for name in names]
+
+
+def rendered_order(names: Collection[str]) -> list[str]:
+    """The order in which a judge's tool schemas are rendered into its system turn: by name.
+
+    TRL's GRPO environment lists a class's tool methods with `inspect.getmembers`, i.e. sorted by name, and there is
+    no way to give it another order; SFT, RFT and inference render the same sequence, so that a judge sees in its
+    GRPO rollouts exactly the prompt it was trained and is run on (a tiny judge trained on one order wrote broken
+    calls under the other).
+    """
+    return sorted(names)
 
 
 def check_tool_schema(style: str) -> None:
