@@ -1,6 +1,6 @@
 """`mmreward demo judge`: show that the agentic judge learns, and that its tools matter, on CPU at tiny scale.
 
-    mmreward demo judge [--out DIR] [--sft-steps 150] [--grpo-steps 8]
+    mmreward demo judge [--out DIR] [--sft-steps 1500] [--grpo-steps 8]
 
 1. builds the tool-necessity set (`data/synthetic/tool_task.py`: flash videos whose deciding frame lies between
    the first-look frames, badge images whose deciding detail is below the first-look pixel budget) and a tiny
@@ -71,8 +71,10 @@ class JudgeDemoSettings:
     pretrain_copy_steps: int = 0
     # Tokens per random string of the copy pretraining.
     pretrain_copy_length: int = 48
-    # Cold-start SFT on teacher traces (both orders).
-    sft_steps: int = 300
+    # Cold-start SFT on teacher traces (both orders). Measured: after 300 steps the judge follows the protocol but
+    # copies no place from the prompt (evidence hit 0.19); after 1500 (~5 min on 2 idle cores) it looks in the right
+    # place in every held-out episode (1.00).
+    sft_steps: int = 1500
     sft_batch_size: int = 8
     sft_learning_rate: float = 3e-3
     # Share of the SFT pairs traced with the tools off, so that "accuracy without tools" measures the missing
