@@ -205,7 +205,7 @@ def test_an_unsupported_model_type_is_named(tmp_path):
     with pytest.raises(CheckpointError) as err:
         load_vlm(tmp_path)
     assert str(err.value) == (f"{tmp_path}: model type 'bert' is not supported; supported: qwen2_vl, qwen2_5_vl, "
-                              "qwen3_vl, qwen3_5, qwen3_5_moe, internvl")
+                              "qwen3_vl, qwen3_5, qwen3_5_moe, internvl, llava_onevision")
 
 
 def test_a_checkpoint_is_not_a_plain_vlm(saved):

@@ -355,7 +355,8 @@ def test_unifiedreward_think_templates_run_through_our_judge(tiny_checkpoint, sc
     from mmreward.prompts import JUDGE_ANSWERS, JUDGE_TEMPLATES
 
     # sha256 of the published prompt texts (benchmark_evaluation/*/test_qwen25_cot_*.py) with P / RA / RB filled in
-    filled = {name: JUDGE_TEMPLATES[name].format(prompt="P", response_a="RA", response_b="RB") for name in JUDGE_ANSWERS}
+    filled = {name: JUDGE_TEMPLATES[name].format(prompt="P", response_a="RA", response_b="RB") for name in JUDGE_ANSWERS
+              if name.startswith("unifiedreward_think")}  # (LLaVA-Critic's are in tests/agent/test_llava_critic.py)
     assert {k: hashlib.sha256(v.encode()).hexdigest()[:16] for k, v in filled.items()} == {
         "unifiedreward_think_image": "7ab94d5304906a82", "unifiedreward_think_video": "148195982b88429f",
         "unifiedreward_think_response": "28c4eefe3b48fbe2"}
