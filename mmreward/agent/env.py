@@ -21,8 +21,7 @@ from mmreward.agent.tools import (
     ToolResult,
     brief_doc,
     call_tool,
-    rendered_order,
-    tool_schemas,
+    judge_tool_schemas,
 )
 from mmreward.agent.tools.context import ToolContext, use_context
 from mmreward.agent.untrusted import shown
@@ -72,7 +71,7 @@ class JudgeEnv:
     def tool_schemas(self, brief: bool = False) -> list[dict]:
         """JSON schemas of this environment's tools (what the chat template shows the model), in the order the
         model sees them everywhere (`agent.tools.rendered_order`); `brief`: the short `agent.tools.BRIEF_DOCS`."""
-        return tool_schemas(rendered_order(self.tools), brief=brief)
+        return judge_tool_schemas(self.tools, "brief" if brief else "full") or []
 
 
 def context_for(record, **settings) -> ToolContext:

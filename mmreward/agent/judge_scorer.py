@@ -164,12 +164,12 @@ class JudgeScorer(ScoreMediaMixin):
         from mmreward.agent.env import JudgeEnv
         from mmreward.agent.generate import hf_generate_fn
         from mmreward.agent.loop import run_episodes
+        from mmreward.agent.tools import judge_tool_schemas
 
         c = self.config
         env_settings = dict(workspace_frames=c.workspace_frames, max_frames_per_call=c.max_frames_per_call,
                             max_pixels=c.tool_max_pixels)
-        schemas = JudgeEnv(tools=tuple(c.tools), **env_settings).tool_schemas(brief=c.tool_schema == "brief") \
-            if c.tools else None
+        schemas = judge_tool_schemas(c.tools, c.tool_schema)
         generate = self.generate_fn or hf_generate_fn(
             self.model, self.processor, tools=schemas, max_new_tokens=c.max_new_tokens, do_sample=c.temperature > 0,
             temperature=c.temperature or 1.0, top_p=c.top_p)

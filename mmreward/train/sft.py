@@ -262,7 +262,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     from datasets import Dataset
 
     from mmreward.agent.judge_scorer import JudgeScorer
-    from mmreward.agent.tools import rendered_order, tool_schemas
+    from mmreward.agent.tools import judge_tool_schemas
     from mmreward.models.backbone import load_vlm
     from mmreward.train.run_dir import RecordRun, prepare_output_dir
 
@@ -281,7 +281,7 @@ def train(cfg: SFTConfig, callbacks: list[TrainerCallback] | None = None) -> Pat
     model, processor = load_vlm(weights, dtype=cfg.dtype, attn_implementation=cfg.attn_implementation, lora=lora,
                                 freeze_vision=cfg.freeze_vision, processor_from=processor_from)
     # The same schemas the judge shows at inference (JudgeScorer.run), so SFT teaches the prompt it will see.
-    tools = tool_schemas(rendered_order(cfg.tools), brief=cfg.tool_schema == "brief") if cfg.tools else None
+    tools = judge_tool_schemas(cfg.tools, cfg.tool_schema)
     trajectories = tokenize_all(trajectories, processor, tools, cfg.max_length, cfg.on_overflow,
                                 progress=not cfg.disable_tqdm and cfg.process_index == 0)
     # TRL 1.16 accepts only `datasets` datasets; rows are indices, the collator holds the trajectories (and

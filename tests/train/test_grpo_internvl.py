@@ -102,17 +102,11 @@ def _write(tmp_path, record):
 @pytest.fixture
 def spy_logps(monkeypatch):
     """Records the inputs of every log-prob pass of the InternVL trainer."""
+    from testkit import record_logp_passes
+
     from mmreward.train.grpo_tiles import TiledImagesGRPOTrainer
 
-    calls = []
-    original = TiledImagesGRPOTrainer._get_per_token_logps_and_entropies
-
-    def spy(self, model, input_ids, *args, **kwargs):
-        calls.append({"input_ids": input_ids, "image_token_id": model.config.image_token_id, **kwargs})
-        return original(self, model, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(TiledImagesGRPOTrainer, "_get_per_token_logps_and_entropies", spy)
-    return calls
+    return record_logp_passes(monkeypatch, TiledImagesGRPOTrainer)
 
 
 @pytest.mark.parametrize("layout", ["tiny", "converter"])

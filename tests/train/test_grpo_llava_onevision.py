@@ -97,17 +97,11 @@ def _alone(processor, image) -> tuple[int, torch.Tensor]:
 @pytest.fixture
 def spy_logps(monkeypatch):
     """Records the inputs of every log-prob pass of the LLaVA-OneVision trainer."""
+    from testkit import record_logp_passes
+
     from mmreward.train.grpo_anyres import AnyresImagesGRPOTrainer
 
-    calls = []
-    original = AnyresImagesGRPOTrainer._get_per_token_logps_and_entropies
-
-    def spy(self, model, input_ids, *args, **kwargs):
-        calls.append({"input_ids": input_ids, "image_token_id": model.config.image_token_id, **kwargs})
-        return original(self, model, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(AnyresImagesGRPOTrainer, "_get_per_token_logps_and_entropies", spy)
-    return calls
+    return record_logp_passes(monkeypatch, AnyresImagesGRPOTrainer)
 
 
 def _check_passes(calls, processor, episodes):

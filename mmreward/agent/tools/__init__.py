@@ -32,7 +32,7 @@ from mmreward.prompts import JUDGE_TEMPLATES, render
 
 __all__ = [
     "BRIEF_DOCS", "DEFAULT_TOOLS", "TOOL_SCHEMA_STYLES", "TOOLS", "BM25Backend", "SearchBackend", "ToolContext", "ToolError", "ToolResult",
-    "brief_doc", "call_tool", "check_tool_schema", "current_context", "rendered_order", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
+    "brief_doc", "call_tool", "check_tool_schema", "current_context", "judge_tool_schemas", "rendered_order", "tool_hint", "tool_schemas", "tool_use_prompt", "use_context",
 ]
 
 # Longest tool error message: every echoed value is capped (``MAX_SHOWN_CHARS``), this is the backstop.
@@ -150,6 +150,19 @@ def rendered_order(names: Collection[str]) -> list[str]:
     calls under the other).
     """
     return sorted(names)
+
+
+def judge_tool_schemas(names: Collection[str], style: str = "full") -> list[dict[str, Any]] | None:
+    """The tool schemas of a judge's system turn: its tools in `rendered_order`, documented in `style`.
+
+    Args:
+        names: the judge's tools (may be empty).
+        style: "full" (docstrings) or "brief" (``BRIEF_DOCS``), the judge's `tool_schema`.
+
+    Returns:
+        The schemas, or None for a judge without tools (no tool block at all).
+    """
+    return tool_schemas(rendered_order(names), brief=style == "brief") if names else None
 
 
 def check_tool_schema(style: str) -> None:
