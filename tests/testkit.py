@@ -27,3 +27,34 @@ def record_logp_passes(monkeypatch, trainer_cls) -> list[dict]:
 
     monkeypatch.setattr(trainer_cls, "_get_per_token_logps_and_entropies", spy)
     return calls
+
+
+def two_episode_script(tool, arguments, verdicts) -> dict:
+    """Turns of two GRPO episodes keyed by (episode, assistant turn): episode 0 calls `tool` (Hermes) then answers
+    `verdicts[0]`; episode 1 answers `verdicts[1]` at once."""
+    import json
+
+    from mmreward.agent.protocol import render_tool_call
+
+    call = "<think>look\n</think>\n\n" + render_tool_call(tool, arguments, "hermes")
+    answer = "<think>{}\n</think>\n\n<answer>{}</answer>"
+    return {(0, 1): call, (0, 2): answer.format("seen", json.dumps(verdicts[0])),
+            (1, 1): answer.format("quick", json.dumps(verdicts[1]))}
+
+
+def scripted_generation(script, original, seen=None):
+    """A `GRPOTrainer._generate_single_turn` that runs TRL's real generation on the real inputs, then answers from
+    `script` (keyed by (episode, assistant turn)); `seen` (a list) collects each turn's images per episode."""
+
+    def turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        original(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
+        if seen is not None:
+            seen.extend(list(imgs or []) for imgs in images or [])
+        out = []
+        for i, ids in enumerate(prompt_ids):
+            n = self._tokenizer.decode(ids).count("<|im_start|>assistant\n")
+            out.append(self._tokenizer.encode(script[(i % 2 if n == 1 else 0, n)] + "<|im_end|>",
+                                              add_special_tokens=False))
+        return out, None
+
+    return turn

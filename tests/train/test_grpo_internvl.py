@@ -19,10 +19,8 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from testkit import make_pair
+from testkit import make_pair, scripted_generation, two_episode_script
 from transformers import AutoProcessor, TrainerCallback
-
-from mmreward.agent.protocol import render_tool_call
 
 IMAGE_SEQ_LENGTH = 4      # the tiny processor's image tokens per tile (processor_config.json)
 
@@ -55,29 +53,6 @@ def _wide_images(tmp_path):
         Image.fromarray(np.random.default_rng(i).integers(0, 255, (56, 112, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
     return paths
-
-
-def _script(tool, arguments, verdicts):
-    call = "<think>look\n</think>\n\n" + render_tool_call(tool, arguments, "hermes")
-    answer = "<think>{}\n</think>\n\n<answer>{}</answer>"
-    return {(0, 1): call, (0, 2): answer.format("seen", json.dumps(verdicts[0])),
-            (1, 1): answer.format("quick", json.dumps(verdicts[1]))}
-
-
-def _scripted(script, original):
-    """A `_generate_single_turn` that runs TRL's real generation on the real inputs, then answers from `script`
-    (keyed by (episode, assistant turn))."""
-
-    def turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        original(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-        out = []
-        for i, ids in enumerate(prompt_ids):
-            n = self._tokenizer.decode(ids).count("<|im_start|>assistant\n")
-            text = script[(i % 2 if n == 1 else 0, n)] + "<|im_end|>"
-            out.append(self._tokenizer.encode(text, add_special_tokens=False))
-        return out, None
-
-    return turn
 
 
 def _config(model, data, out, tool, **overrides):
@@ -118,8 +93,8 @@ def test_grpo_step_on_internvl_with_cropped_images(layout, tiny_checkpoint, tmp_
 
     base = tiny_checkpoint("internvl")
     model_dir = base if layout == "tiny" else _converter_layout(base, tmp_path)
-    script = _script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
-    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted(script, GRPOTrainer._generate_single_turn))
+    script = two_episode_script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", scripted_generation(script, GRPOTrainer._generate_single_turn))
     a, b = _wide_images(tmp_path)
     data = _write(tmp_path, make_pair("img", a, b, label="A"))
     capture = Capture()
@@ -163,8 +138,8 @@ def test_grpo_step_on_internvl_with_video_frames(tiny_checkpoint, scoring_media,
     from mmreward.train.grpo import train
 
     verdict = {"VQ": "B", "MQ": "B", "TA": "B", "overall": "B"}
-    script = _script("select_frames", {"video": 1, "target_frames": [1, 2]}, [verdict, {**verdict, "overall": "A"}])
-    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted(script, GRPOTrainer._generate_single_turn))
+    script = two_episode_script("select_frames", {"video": 1, "target_frames": [1, 2]}, [verdict, {**verdict, "overall": "A"}])
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", scripted_generation(script, GRPOTrainer._generate_single_turn))
     record = make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
                        dimensions={"VQ": "B"})
     capture = Capture()
@@ -229,8 +204,8 @@ def test_trl_still_needs_the_tile_shim(tiny_checkpoint, tmp_path, monkeypatch):
 
     import mmreward.train.grpo as grpo
 
-    script = _script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
-    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted(script, GRPOTrainer._generate_single_turn))
+    script = two_episode_script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", scripted_generation(script, GRPOTrainer._generate_single_turn))
     monkeypatch.setattr(grpo, "trainer_class", lambda cfg, family: GRPOTrainer)
     monkeypatch.setattr(grpo, "tile_consistent_processor", lambda processor: processor)
     a, b = _wide_images(tmp_path)

@@ -16,10 +16,8 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from testkit import make_pair
+from testkit import make_pair, scripted_generation, two_episode_script
 from transformers import AutoProcessor, TrainerCallback
-
-from mmreward.agent.protocol import render_tool_call
 
 # One image alone, in multi-image mode: the tiny tile's 3 x 3 features + the newline (what the fix must not use).
 MULTI_IMAGE_TOKENS = 9 + 1
@@ -42,31 +40,6 @@ def _images(tmp_path):
         Image.fromarray(np.random.default_rng(i).integers(0, 255, (56, 84, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
     return paths
-
-
-def _script(tool, arguments, verdicts):
-    call = "<think>look\n</think>\n\n" + render_tool_call(tool, arguments, "hermes")
-    answer = "<think>{}\n</think>\n\n<answer>{}</answer>"
-    return {(0, 1): call, (0, 2): answer.format("seen", json.dumps(verdicts[0])),
-            (1, 1): answer.format("quick", json.dumps(verdicts[1]))}
-
-
-def _scripted(script, original, seen=None):
-    """A `_generate_single_turn` that runs TRL's real generation on the real inputs, then answers from `script`
-    (keyed by (episode, assistant turn)); `seen` collects each turn's images per episode."""
-
-    def turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
-        original(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images)
-        if seen is not None:
-            seen.extend(list(imgs or []) for imgs in images or [])
-        out = []
-        for i, ids in enumerate(prompt_ids):
-            n = self._tokenizer.decode(ids).count("<|im_start|>assistant\n")
-            out.append(self._tokenizer.encode(script[(i % 2 if n == 1 else 0, n)] + "<|im_end|>",
-                                              add_special_tokens=False))
-        return out, None
-
-    return turn
 
 
 def _config(model, data, out, tool, **overrides):
@@ -126,10 +99,10 @@ def test_grpo_step_on_llava_onevision_with_cropped_images(tiny_checkpoint, tmp_p
     from mmreward.train.grpo import train
 
     model_dir = tiny_checkpoint("llava_onevision")
-    script = _script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
+    script = two_episode_script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
     seen: list = []
     monkeypatch.setattr(GRPOTrainer, "_generate_single_turn",
-                        _scripted(script, GRPOTrainer._generate_single_turn, seen))
+                        scripted_generation(script, GRPOTrainer._generate_single_turn, seen))
     a, b = _images(tmp_path)
     capture = Capture()
     out = train(_config(model_dir, _write(tmp_path, make_pair("img", a, b, label="A")), tmp_path / "out", "crop",
@@ -170,10 +143,10 @@ def test_grpo_step_on_llava_onevision_with_video_frames(tiny_checkpoint, scoring
     from mmreward.train.grpo import train
 
     verdict = {"VQ": "B", "MQ": "B", "TA": "B", "overall": "B"}
-    script = _script("select_frames", {"video": 1, "target_frames": [1, 2]}, [verdict, {**verdict, "overall": "A"}])
+    script = two_episode_script("select_frames", {"video": 1, "target_frames": [1, 2]}, [verdict, {**verdict, "overall": "A"}])
     seen: list = []
     monkeypatch.setattr(GRPOTrainer, "_generate_single_turn",
-                        _scripted(script, GRPOTrainer._generate_single_turn, seen))
+                        scripted_generation(script, GRPOTrainer._generate_single_turn, seen))
     record = make_pair("vid", str(scoring_media / "v0.mp4"), str(scoring_media / "v1.mp4"), label="B",
                        dimensions={"VQ": "B"})
     capture = Capture()
@@ -253,8 +226,8 @@ def test_trl_still_needs_the_anyres_fixes(tiny_checkpoint, tmp_path, monkeypatch
 
     import mmreward.train.grpo as grpo
 
-    script = _script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
-    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", _scripted(script, GRPOTrainer._generate_single_turn))
+    script = two_episode_script("crop", {"box": [0, 0, 0.5, 0.5], "image": 1}, [{"overall": "A"}, {"overall": "B"}])
+    monkeypatch.setattr(GRPOTrainer, "_generate_single_turn", scripted_generation(script, GRPOTrainer._generate_single_turn))
     monkeypatch.setattr(grpo, "trainer_class", lambda cfg, family: GRPOTrainer)
     a, b = _images(tmp_path)
     cfg = _config(tiny_checkpoint("llava_onevision"), _write(tmp_path, make_pair("img", a, b)), tmp_path / "out",
