@@ -27,7 +27,7 @@ from mmreward.models.yes_token import YesTokenScorer
 QWEN3_5 = ["qwen3_5", "qwen3_5_moe"]
 NEW = [*QWEN3_5, "internvl"]
 # What each template writes after the assistant header of a generation prompt.
-PREFILL = {"qwen3_5": "<think>\n", "qwen3_5_moe": "<think>\n", "internvl": ""}
+PREFILL = {"qwen3_5": "<think>\n", "qwen3_5_moe": "<think>\n", "internvl": "", "llava_onevision": ""}
 
 
 def _encoded(scorer, records):
@@ -176,7 +176,7 @@ def test_bt_smoke_learns_the_demo_task(tmp_path, family):
     assert report.accuracy_after["image"] >= 0.85 and report.accuracy_after["video"] >= 0.75
 
 
-@pytest.mark.parametrize("family", NEW)
+@pytest.mark.parametrize("family", [*NEW, "llava_onevision"])
 def test_judge_episode_runs_a_tool_call_in_the_family_format_and_trains_on_it(tiny_checkpoint, scoring_media,
                                                                               family):
     from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
@@ -199,8 +199,10 @@ def test_judge_episode_runs_a_tool_call_in_the_family_format_and_trains_on_it(ti
     traj = judge.run([record])[0]
     assert traj.tool_calls == 1 and traj.tool_failures == 0
     assert traj.verdict == {"VQ": "B", "MQ": "B", "TA": "tie", "overall": "B"} and len(traj.images) > 0
+    if family == "llava_onevision":  # our template keeps frame timestamps beside their frames (the shipped one does not)
+        assert "t=0.0s<image>\n" in seen[0]
     # The template shows the call back exactly as the model wrote it (Qwen3.5: inside the thinking turn; our
-    # InternVL tool template: one line break before the call, as Qwen2.5's).
+    # InternVL and LLaVA-OneVision tool templates: one line break before the call, as Qwen2.5's).
     shown = turns[0] if tool_format == "xml" else turns[0].replace("\n\n<tool_call>", "\n<tool_call>")
     assert f"<|im_start|>assistant\n{shown}<|im_end|>\n<|im_start|>user\n<tool_response>\n" in seen[1]
     # Tokenised for SFT / RFT: the loss covers the generated call, not the prefill or the tool response.

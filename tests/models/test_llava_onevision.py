@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from testkit import make_pair
 
-from mmreward.agent.generate import hf_generate_fn, render, tokenize_trajectory
+from mmreward.agent.generate import hf_generate_fn, render
 from mmreward.agent.protocol import chat_template_for, parse_tool_calls, render_tool_call, tool_template
 from mmreward.data.collate import MediaContract, pad_batch
 from mmreward.data.schema import parse_record
@@ -280,37 +280,6 @@ def test_bt_smoke_learns_the_demo_task(tmp_path):
                                              progress=False))
     assert report.test_pairs["image"] >= 10 and report.test_pairs["video"] >= 5
     assert report.accuracy_after["image"] >= 0.85 and report.accuracy_after["video"] >= 0.75
-
-
-def test_judge_episode_runs_a_hermes_tool_call_and_trains_on_it(ov, scoring_media):
-    from mmreward.agent.judge_scorer import JudgeConfig, JudgeScorer
-
-    model, processor = load_vlm(ov, device="cpu")
-    call = render_tool_call("select_frames", {"video": 1, "target_frames": [1, 2]}, "hermes")
-    turns = [f"<think>\nthe motion is unclear\n</think>\n\n{call}",
-             '<think>\nB is smoother\n</think>\n\n<answer>{"VQ": "B", "MQ": "B", "TA": "tie", "overall": "B"}</answer>']
-    seen = []
-
-    def policy(conversations, images):
-        seen.append(render(processor, conversations[0], None, add_generation_prompt=True))
-        return [turns[len(seen) - 1]]
-
-    judge = JudgeScorer(model, processor, JudgeConfig(backbone="tiny", initial_frames=2, workspace_frames=8,
-                                                      max_frames_per_call=2), generate_fn=policy)
-    record = parse_record(make_pair("v", "v0.mp4", "v1.mp4", label="B"), base_dir=scoring_media)
-    traj = judge.run([record])[0]
-    assert traj.tool_calls == 1 and traj.tool_failures == 0
-    assert traj.verdict == {"VQ": "B", "MQ": "B", "TA": "tie", "overall": "B"} and len(traj.images) > 0
-    # Frame timestamps stay beside their frames; the call (a string reply) comes back as Qwen2.5's Hermes block.
-    assert "t=0.0s<image>\n" in seen[0]
-    shown = turns[0].replace("\n\n<tool_call>", "\n<tool_call>")
-    assert f"<|im_start|>assistant\n{shown}<|im_end|>\n<|im_start|>user\n<tool_response>\n" in seen[1]
-    tokenize_trajectory(traj, processor, None, family=FAMILIES[FAMILY])
-    learned = processor.tokenizer.decode([t for t, m in zip(traj.input_ids, traj.loss_mask) if m])
-    assert "select_frames" in learned and "B is smoother" in learned
-    assert "<tool_response>" not in learned and learned.startswith("<think>")
-    calls, errors, _ = parse_tool_calls(turns[0], "hermes")
-    assert errors == [] and calls[0].arguments == {"video": 1, "target_frames": [1, 2]}
 
 
 def test_judge_with_real_generation_parses_its_own_output(ov, scoring_media):
