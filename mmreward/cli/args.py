@@ -29,6 +29,7 @@ def _args_demo(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--grpo-steps", type=int, help="judge: GRPO steps")
     demo.add_argument("--pairs", type=int, help="judge: tool-necessity pairs per kind (videos, images)")
     demo.add_argument("--size", choices=("tiny", "small"), help="judge: tiny model size")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data, the tiny model and the training")
     demo.add_argument("--no-progress", action="store_true", help="hide the training progress bar")
     demo.set_defaults(func=commands.cmd_demo)
 

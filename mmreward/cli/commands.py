@@ -23,7 +23,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from mmreward.demo import DemoSettings, run_demo
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="mmreward-demo-"))
-    settings = DemoSettings(family=args.family, steps=args.steps, progress=not args.no_progress)
+    settings = DemoSettings(family=args.family, steps=args.steps, seed=args.seed, progress=not args.no_progress)
     report = run_demo(out, settings)
     return 0 if report.accuracy_after else 1
 
@@ -36,7 +36,7 @@ def cmd_demo_judge(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in (("sft_steps", args.sft_steps), ("rft_steps", args.rft_steps),
                                    ("grpo_steps", args.grpo_steps), ("n_videos", args.pairs),
                                    ("n_images", args.pairs), ("size", args.size)) if v is not None}
-    settings = JudgeDemoSettings(family=args.family, progress=not args.no_progress, **overrides)
+    settings = JudgeDemoSettings(family=args.family, seed=args.seed, progress=not args.no_progress, **overrides)
     report = run_judge_demo(out, settings)
     sys.stdout.write(format_table(report.stages) + "\n")
     logger.info("done in %.0f s; results.json and results.png in %s", report.seconds, out)

@@ -181,7 +181,8 @@ def build_tokenizer(seed_vocab_size: int = 1024, kind: str = "qwen2", extra_spec
 
 
 def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny",
-                  vocab_size: int = 1024, corpus: tuple[str, ...] = (), words: tuple[str, ...] = ()) -> Path:
+                  vocab_size: int = 1024, corpus: tuple[str, ...] = (), words: tuple[str, ...] = (),
+                  tie_embeddings: bool = False) -> Path:
     """Write a complete tiny random-weight checkpoint directory for one Qwen-VL family.
 
     Args:
@@ -192,6 +193,9 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
         vocab_size, corpus, words: BPE vocabulary size, extra training text and whole-string tokens of the
             tokenizer (`build_tokenizer`); the judge demo trains it on its prompts and tool schemas, so sequences
             are as short as with the real vocabulary.
+        tie_embeddings: share the input embedding and the LM head (as Qwen2-VL-2B and Qwen2.5-VL-3B do). A model
+            trained from scratch then copies a token from its context by attending to it, since the head already
+            scores the token it reads (the judge demo needs that to copy the prompt's time or place into its calls).
 
     Returns:
         The checkpoint directory, loadable with `AutoModelForImageTextToText.from_pretrained`.
@@ -214,6 +218,10 @@ def make_tiny_vlm(out_dir: str | Path, family: str = "qwen2_5_vl", seed: int = 0
                                 corpus=tuple(corpus), words=tuple(words))
     tokenizer.chat_template = template
     config = builder.config(spec, tokenizer, SIZES[size])
+    if tie_embeddings:
+        config.tie_word_embeddings = True
+        if getattr(config, "text_config", None) is not None:
+            config.text_config.tie_word_embeddings = True
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)

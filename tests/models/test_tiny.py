@@ -122,6 +122,23 @@ def test_same_seed_same_weights_other_seed_differs(tmp_path):
     assert (tmp_path / "a" / "tokenizer.json").read_bytes() == (tmp_path / "b" / "tokenizer.json").read_bytes()
 
 
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_tied_embeddings_share_the_head_and_survive_a_save(tmp_path, family):
+    def shared(model):
+        return model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+    untied = AutoModelForImageTextToText.from_pretrained(make_tiny_vlm(tmp_path / "u", family))
+    tied = AutoModelForImageTextToText.from_pretrained(make_tiny_vlm(tmp_path / "t", family, tie_embeddings=True))
+    assert not shared(untied) and shared(tied)
+    # A training step moves the one shared matrix, and a saved copy loads tied again.
+    with torch.no_grad():
+        tied.get_input_embeddings().weight[5] += 1.0
+    assert torch.equal(tied.get_output_embeddings().weight[5], tied.get_input_embeddings().weight[5])
+    tied.save_pretrained(tmp_path / "saved")
+    again = AutoModelForImageTextToText.from_pretrained(tmp_path / "saved")
+    assert shared(again) and torch.equal(again.get_output_embeddings().weight, tied.get_input_embeddings().weight)
+
+
 def test_unknown_family_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown family 'llava'; choose one of"):
         make_tiny_vlm(tmp_path, "llava")

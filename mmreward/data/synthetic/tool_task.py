@@ -10,10 +10,11 @@ tell A from B; one content-dependent tool call, whose arguments the prompt gives
   other at another time. Every flash time lies between the first-look frames (`FIRST_LOOK_TIMES`, the 4 frames
   `load_video(nframes=4)` samples from a 32-frame 8 fps clip), so the first look shows a grey ball in both;
   `select_frames(timestamps=[1.5])` shows the flash in one video and not in the other.
-- images ("a tile whose top left badge is red"): a 448 px tile with a 16 px badge in each
+- images ("a tile whose top left badge is red"): a 448 px tile with a 24 px badge in each
   quadrant. In the matching tile the named quadrant's badge is red and another one blue; in the other tile
   the two are exchanged (same colours, other places). At the first-look budget (56 x 56 px) a badge is two
-  pixels of one 14 px patch and its colour is lost; `crop(box=<the quadrant>)` enlarges it to 8 px.
+  pixels, about 1% of the image token that covers its quadrant, and its colour is lost; `crop(box=<the
+  quadrant>)` at the demo's tool budget (112 x 112 px) shows it at 12 px, a third of one image token.
 
 Each record carries its oracle in `meta`: `meta["evidence"]` (where the deciding detail is: a time window per
 video, a box per image, which `agent.evidence` checks tool replies against; and `seen`: what the better and the
@@ -42,8 +43,10 @@ FPS, FRAMES, VIDEO_SIZE = 8, 32, 64
 FIRST_LOOK_TIMES = (0.0, 1.25, 2.625, 3.875)
 FLASH_TIMES = (0.5, 1.0, 1.5, 2.0, 3.0, 3.5)
 FLASH_HALF = 0.125
-# Images: a 448 px tile, one 16 px badge per quadrant; the named quadrant is the oracle crop box.
-IMAGE_SIZE, BADGE = 448, 12
+# Images: a 448 px tile, one 24 px badge per quadrant; the named quadrant is the oracle crop box. (12 px badges,
+# a twentieth of an image token in a 112 px crop, were not read by the demo's tiny judge within 3000 SFT steps:
+# its notes were right on 54% of held-out crops, chance.)
+IMAGE_SIZE, BADGE = 448, 24
 QUADRANTS = {"top left": (0.0, 0.0, 0.5, 0.5), "top right": (0.5, 0.0, 1.0, 0.5),
              "bottom left": (0.0, 0.5, 0.5, 1.0), "bottom right": (0.5, 0.5, 1.0, 1.0)}
 GREY, RED, BLUE = (128, 128, 128), (220, 40, 40), (40, 80, 220)
@@ -52,7 +55,7 @@ WHERE_WORDS = (*(f"{t:.1f}" for t in FLASH_TIMES), *QUADRANTS)
 # A crop larger than this fraction of the image does not enlarge a badge enough to read it (evidence checks).
 MAX_CROP_AREA = 0.3
 _X264 = {"threads": "1", "x264-params": "rc-lookahead=0"}  # byte-identical rebuilds (see synthetic.prefs)
-_OPTIONS = ("kind", "n", "seed")
+_OPTIONS = ("kind", "n", "seed", "places")
 
 
 def _options(spec: Any) -> dict[str, Any]:
@@ -67,6 +70,17 @@ def _options(spec: Any) -> dict[str, Any]:
     for key in ("n", "seed"):
         if not isinstance(opts[key], int) or isinstance(opts[key], bool) or opts[key] < 0:
             raise ValueError(f"source {spec.name!r}: option {key} must be a non-negative integer, got {opts[key]!r}")
+    valid = FLASH_TIMES if opts["kind"] == "video" else tuple(QUADRANTS)
+    places = opts.get("places")
+    if places is None:
+        opts["places"] = valid
+    elif (not isinstance(places, list | tuple) or not places
+          or not all(isinstance(p, str | int | float) and not isinstance(p, bool) and p in valid for p in places)):
+        raise ValueError(f"source {spec.name!r}: places must be a non-empty list of "
+                         f"{'flash times' if opts['kind'] == 'video' else 'quadrants'} from "
+                         f"{', '.join(map(str, valid))}; got {places!r}")
+    else:
+        opts["places"] = tuple(dict.fromkeys(places))
     return opts
 
 
@@ -75,7 +89,8 @@ def tool_task_pairs(spec: Any, media_dir: Path) -> Iterator[PreferencePair]:
 
     Args:
         spec: a `SourceSpec`; `spec.options` holds `kind` ("video" | "image", default "video"), `n` (pairs,
-            default 100) and `seed` (default 0).
+            default 100), `seed` (default 0) and `places` (the flash times or quadrants the prompts name, default
+            all of `FLASH_TIMES` / `QUADRANTS`; the other candidate's flash or badge may be anywhere else).
         media_dir: folder for generated media (`media_dir/<spec.name>/<index>_{a,b}.{mp4,png}`).
 
     Returns:
@@ -88,7 +103,7 @@ def tool_task_pairs(spec: Any, media_dir: Path) -> Iterator[PreferencePair]:
     make = _video_pair if opts["kind"] == "video" else _image_pair
     for i in range(opts["n"]):
         rng = np.random.default_rng([opts["seed"], i])
-        yield make(rng, i, Path(media_dir), f"{spec.name}/{i:05d}")
+        yield make(rng, i, Path(media_dir), f"{spec.name}/{i:05d}", opts["places"])
 
 
 def _pair(i: int, kind: str, prompt: str, content: tuple, save, media_dir: Path, stem: str,
@@ -106,9 +121,10 @@ def _pair(i: int, kind: str, prompt: str, content: tuple, save, media_dir: Path,
 
 # ---------------------------------------------------------------------------------------------- videos
 
-def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) -> PreferencePair:
+def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str,
+                places: tuple = FLASH_TIMES) -> PreferencePair:
     # str()/float(): numpy scalars would leak into the JSON-bound meta.
-    time = float(rng.choice(FLASH_TIMES))
+    time = float(rng.choice(places))
     decoy = float(rng.choice([t for t in FLASH_TIMES if t != time]))
     clips = (_ball_clip(rng, time), _ball_clip(rng, decoy))
     prompt = f"a grey ball that flashes red at about {time:.1f} s"
@@ -139,9 +155,10 @@ def _ball_clip(rng: np.random.Generator, flash: float) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- images
 
-def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str) -> PreferencePair:
+def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str,
+                places: tuple = tuple(QUADRANTS)) -> PreferencePair:
     names = list(QUADRANTS)
-    named = str(rng.choice(names))
+    named = str(rng.choice(list(places)))
     other = str(rng.choice([q for q in names if q != named]))
     centres = {q: _badge_centre(rng, q) for q in names}
     background = int(rng.integers(200, 236))
