@@ -1,6 +1,6 @@
 """`mmreward demo judge`: show that the agentic judge learns, and that its tools matter, on CPU at tiny scale.
 
-    mmreward demo judge [--out DIR] [--sft-steps 1500] [--grpo-steps 8]
+    mmreward demo judge [--out DIR] [--sft-steps 3000] [--grpo-steps 8] [--seed 0]
 
 1. builds the tool-necessity set (`data/synthetic/tool_task.py`: flash videos whose deciding frame lies between
    the first-look frames, badge images whose deciding detail is below the first-look pixel budget) and a tiny
@@ -43,8 +43,8 @@ class JudgeDemoSettings:
     # digit by digit from 300 tokens back within minutes (measured: token accuracy stuck at 0.94, the time never
     # copied); a real VLM does. The media, the prompts and what the tools must be asked are unchanged.
     where_tokens: bool = True
-    # Tie the input embedding and the LM head (Qwen2-VL-2B and Qwen2.5-VL-3B do). Measured (1500 SFT steps): untied,
-    # the judge copied the prompt's place into its calls in 31% of held-out episodes, one value at a time; tied,
+    # Tie the input embedding and the LM head (Qwen2-VL-2B and Qwen2.5-VL-3B do). Measured (seed 0, 1500 SFT steps):
+    # untied, the judge copied the prompt's place into its calls in 31% of held-out episodes, value by value; tied,
     # in 100% (a copy is then an attention to the token, which the head already scores).
     tie_embeddings: bool = True
     # Tool-necessity pairs per kind (80% train, 20% held out) and held-out pairs measured per stage (None: all).
@@ -79,9 +79,10 @@ class JudgeDemoSettings:
     pretrain_copy_steps: int = 0
     # Tokens per random string of the copy pretraining.
     pretrain_copy_length: int = 48
-    # Cold-start SFT on teacher traces (both orders). Measured: after 300 steps the judge follows the protocol but
-    # copies no place from the prompt (evidence hit 0.19); after 1500 (~5 min on 2 idle cores) it looks in the right
-    # place in every held-out episode (1.00).
+    # Cold-start SFT on teacher traces (both orders). Measured (seed 0): after 300 steps the judge follows the
+    # protocol but copies no place from the prompt; after 1500 it still missed one flash time of six; after 3000
+    # (~8.5 min on 2 idle cores) it looks in the right place and reads what it sees in every held-out episode but
+    # one (0.99 with tools). The step at which each skill appears depends on the seed (README: seed 1 stalls).
     sft_steps: int = 3000
     sft_batch_size: int = 8
     sft_learning_rate: float = 3e-3
