@@ -25,9 +25,13 @@ def tool_task_recipe(n_videos: int = 160, n_images: int = 160, seed: int = 0, vi
         A ``Recipe`` with sources ``flash_videos`` and ``badge_images`` (a source with n = 0 is left out), split
         80/20 by pair id.
     """
-    sources = [RecipeSource(name=name, converter="synthetic_tool_task",
-                            options={"kind": kind, "n": n, "seed": seed, **({"places": list(places)} if places is not None else {})})
-               for name, kind, n, places in (("flash_videos", "video", n_videos, video_places),
-                                             ("badge_images", "image", n_images, image_places)) if n]
+    sources = []
+    for name, kind, n, places in (("flash_videos", "video", n_videos, video_places),
+                                  ("badge_images", "image", n_images, image_places)):
+        options = {"kind": kind, "n": n, "seed": seed}
+        if places is not None:
+            options["places"] = list(places)
+        if n:
+            sources.append(RecipeSource(name=name, converter="synthetic_tool_task", options=options))
     return Recipe(name="tool_task", seed=seed, splits={"train": 0.8, "test": 0.2}, group_by="id",
                   shard_size=5000, sources=sources)

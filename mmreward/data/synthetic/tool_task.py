@@ -12,8 +12,8 @@ tell A from B; one content-dependent tool call, whose arguments the prompt gives
   `select_frames(timestamps=[1.5])` shows the flash in one video and not in the other.
 - images ("a tile whose top left badge is red"): a 448 px tile with a 24 px badge in each
   quadrant. In the matching tile the named quadrant's badge is red and another one blue; in the other tile
-  the two are exchanged (same colours, other places). At the first-look budget (56 x 56 px) a badge is two
-  pixels, about 1% of the image token that covers its quadrant, and its colour is lost; `crop(box=<the
+  the two are exchanged (same colours, other places). At the first-look budget (56 x 56 px) a badge is a
+  3 px dot, about 1% of the image token that covers its quadrant, and its colour is lost; `crop(box=<the
   quadrant>)` at the demo's tool budget (112 x 112 px) shows it at 12 px, a third of one image token.
 
 Each record carries its oracle in `meta`: `meta["evidence"]` (where the deciding detail is: a time window per
@@ -121,8 +121,7 @@ def _pair(i: int, kind: str, prompt: str, content: tuple, save, media_dir: Path,
 
 # ---------------------------------------------------------------------------------------------- videos
 
-def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str,
-                places: tuple = FLASH_TIMES) -> PreferencePair:
+def _video_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str, places: tuple) -> PreferencePair:
     # str()/float(): numpy scalars would leak into the JSON-bound meta.
     time = float(rng.choice(places))
     decoy = float(rng.choice([t for t in FLASH_TIMES if t != time]))
@@ -155,8 +154,7 @@ def _ball_clip(rng: np.random.Generator, flash: float) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- images
 
-def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str,
-                places: tuple = tuple(QUADRANTS)) -> PreferencePair:
+def _image_pair(rng: np.random.Generator, i: int, media_dir: Path, stem: str, places: tuple) -> PreferencePair:
     names = list(QUADRANTS)
     named = str(rng.choice(list(places)))
     other = str(rng.choice([q for q in names if q != named]))
